@@ -1,0 +1,66 @@
+"""Config keys of LevelSet R-CNN: ``add_levelset_rcnn_config(cfg)`` adds them, each with its default."""
+from detectron2.config import CfgNode as CN
+
+
+def add_levelset_rcnn_config(cfg):
+    """Add the LevelSet R-CNN keys to a detectron2 config (in place) and return it.
+
+    Calling it twice is harmless. Defaults follow the paper (section 4 and 5, COCO setting).
+    """
+    if "LEVELSET" in cfg.MODEL:
+        return cfg
+    cfg.MODEL.LEVELSET = CN()
+    _C = cfg.MODEL.LEVELSET
+    # Run the unrolled Chan-Vese refinement (hyperparameter head + Chan-Vese feature head + N iterations).
+    # False gives the "TSDF-only mask head" ablation: the mask head predicts a 28x28 TSDF, trained with
+    # the TSDF loss, and the mask is H(phi0).
+    _C.CHAN_VESE_ON = True
+    # N, the number of unrolled Chan-Vese iterations (Eq. 7).
+    _C.NUM_ITERATIONS = 3
+    # Side of the RoI grid of the Chan-Vese features, phi_n and the final mask (paper: 112).
+    _C.RESOLUTION = 112
+    # Truncation T of the TSDF in pixels of the RESOLUTION grid (T = 8 at 112 is 2 px at 28).
+    _C.TRUNCATION = 8.0
+    # Detach phi0 before the Chan-Vese iterations (Table 4 ablation: no final-loss gradient into phi0).
+    _C.DETACH_PHI0 = False
+    # Let gradients flow through the closed-form region means c1, c2 (Eq. 9).
+    _C.REGION_MEANS_GRADIENT = True
+    # Loss weights of l_TSDF on phi0 (28x28) and phiN (RESOLUTION) (COCO: 0.2 / 1; Cityscapes: 1 / 5).
+    _C.LOSS_WEIGHT_INITIAL = 0.2
+    _C.LOSS_WEIGHT_FINAL = 1.0
+    # epsilon of the soft Heaviside that maps phi to [0, 1] for the BCE term of l_TSDF (section 4.2).
+    _C.LOSS_HEAVISIDE_EPS = 0.1
+    # Lower bound of the learned epsilon_n: the soft Dirac is at most 1 / (pi * MIN_EPS).
+    _C.MIN_EPS = 0.05
+    # eta in |grad phi| = sqrt(gx^2 + gy^2 + eta^2) for the curvature (|grad phi| ~ 1/T per pixel).
+    _C.GRADIENT_STABILIZER = 1e-3
+    # Divide ||F - c||^2 by the number of feature channels C so the data terms are O(1).
+    _C.NORMALIZE_DATA_TERM = True
+    # At inference also return the initial masks H(phi0) as instances.pred_masks_initial (Table 2).
+    _C.INFERENCE_INITIAL_MASKS = True
+
+    _C.HYPERPARAMETER_HEAD = CN()
+    # "InstanceHyperparameterHead" (per RoI, section 4.1) or "GlobalHyperparameters" (ablation).
+    _C.HYPERPARAMETER_HEAD.NAME = "InstanceHyperparameterHead"
+    _C.HYPERPARAMETER_HEAD.NUM_CONV = 2
+    _C.HYPERPARAMETER_HEAD.CONV_DIM = 256
+    _C.HYPERPARAMETER_HEAD.FC_DIM = 256
+    _C.HYPERPARAMETER_HEAD.NORM = ""
+
+    _C.FEATURE_HEAD = CN()
+    _C.FEATURE_HEAD.NAME = "ChanVeseFeatureHead"
+    # C, the number of Chan-Vese feature channels (paper: 64).
+    _C.FEATURE_HEAD.NUM_CHANNELS = 64
+    # Channels of the conv + 2x-upsampling stages from the pooled RoI features (14x14) upwards; the
+    # remaining factor to RESOLUTION is bilinear upsampling followed by a 1x1 conv to NUM_CHANNELS.
+    _C.FEATURE_HEAD.CONV_DIMS = [256, 128, 64]
+    _C.FEATURE_HEAD.NORM = ""
+
+    # Keys for the Mask R-CNN baselines and ablations (levelset_rcnn.modeling.mask_heads):
+    # output side of "HighResMaskRCNNConvUpsampleHead" (the 112x112 Mask R-CNN ablation).
+    cfg.MODEL.ROI_MASK_HEAD.OUTPUT_RESOLUTION = 28
+    # Weight and epsilon of the Chan-Vese energy loss on Mask R-CNN's masks ("LS Loss" row of Table 3,
+    # "MaskRCNNLevelSetLossHead"): phi = P - 0.5, tanh Heaviside, region means of the ground-truth mask.
+    cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_WEIGHT = 1e-3
+    cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_EPS = 0.05
+    return cfg

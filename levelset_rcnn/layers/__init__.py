@@ -1,0 +1,14 @@
+from .level_set import (
+    at_least_float32,
+    chan_vese_energy,
+    curvature,
+    dirac,
+    float32,
+    gradient_magnitude,
+    heaviside,
+    region_means,
+    sobel_gradients,
+    squared_distances_to_means,
+)
+
+__all__ = [k for k in globals().keys() if not k.startswith("_")]

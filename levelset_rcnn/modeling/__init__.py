@@ -1,0 +1,16 @@
+"""LevelSet R-CNN modeling: importing this registers every head in detectron2's registries."""
+from .chan_vese import ChanVeseRefinement, split_hyperparameters
+from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, ChanVeseFeatureHead, build_chan_vese_feature_head
+from .hyperparameter_head import (
+    HYPERPARAMETER_HEAD_REGISTRY,
+    GlobalHyperparameters,
+    InstanceHyperparameterHead,
+    build_hyperparameter_head,
+)
+from .losses import tsdf_loss
+from .mask_heads import HighResMaskRCNNConvUpsampleHead, MaskRCNNLevelSetLossHead
+from .roi_heads import LevelSetROIHeads
+from .tsdf import truncated_signed_distance, tsdf_targets, upsample_tsdf
+from .tsdf_head import TSDFMaskHead
+
+__all__ = [k for k in globals().keys() if not k.startswith("_")]

@@ -1,0 +1,74 @@
+"""Chan-Vese feature head (section 4.1): RoI features → a C×S×S embedding F that replaces the image in Eq. 6."""
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, get_norm
+from detectron2.utils.registry import Registry
+from fvcore.nn import weight_init
+from torch import nn
+
+__all__ = ["CHAN_VESE_FEATURE_HEAD_REGISTRY", "ChanVeseFeatureHead", "build_chan_vese_feature_head"]
+
+CHAN_VESE_FEATURE_HEAD_REGISTRY = Registry("LEVELSET_CHAN_VESE_FEATURE_HEAD")
+CHAN_VESE_FEATURE_HEAD_REGISTRY.__doc__ = """
+Registry for heads that map pooled RoI features ``(R, C_in, s, s)`` to Chan-Vese features
+``(R, C, S, S)``, S = ``MODEL.LEVELSET.RESOLUTION``. Selected by ``MODEL.LEVELSET.FEATURE_HEAD.NAME``.
+"""
+
+
+@CHAN_VESE_FEATURE_HEAD_REGISTRY.register()
+class ChanVeseFeatureHead(nn.Module):
+    """A 3×3 conv at the pooled resolution, then one 2× transposed-conv stage per ``CONV_DIMS`` entry
+    (14 → 28 → 56 → 112 with the default three), bilinear resizing to S if needed, and a 1×1 conv to C.
+
+    The output is bounded by tanh (each channel in [−1, 1]), so ‖F − c‖²/C ≤ 4: the data terms of Eq. 8 stay
+    O(1) whatever the training does to the features (DESIGN_NOTES "Keep every term O(1)"). The expensive
+    work is kept at low resolution: at S×S there is only a transposed conv and a 1×1 conv.
+    """
+
+    @configurable
+    def __init__(self, input_shape: ShapeSpec, *, num_channels, conv_dims, resolution, norm=""):
+        super().__init__()
+        channels = input_shape.channels
+        self.resolution = resolution
+        self.stem = Conv2d(channels, conv_dims[0], kernel_size=3, padding=1, bias=not norm,
+                           norm=get_norm(norm, conv_dims[0]), activation=nn.ReLU())
+        weight_init.c2_msra_fill(self.stem)
+        channels = conv_dims[0]
+        self.upsample = nn.ModuleList()
+        for dim in conv_dims:
+            deconv = ConvTranspose2d(channels, dim, kernel_size=2, stride=2)
+            weight_init.c2_msra_fill(deconv)
+            self.upsample.append(deconv)
+            channels = dim
+        self.predictor = Conv2d(channels, num_channels, kernel_size=1)
+        nn.init.normal_(self.predictor.weight, std=0.01)
+        nn.init.zeros_(self.predictor.bias)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        head = cfg.MODEL.LEVELSET.FEATURE_HEAD
+        if len(head.CONV_DIMS) == 0:
+            raise ValueError("MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS must have at least one entry")
+        return {
+            "input_shape": input_shape,
+            "num_channels": head.NUM_CHANNELS,
+            "conv_dims": list(head.CONV_DIMS),
+            "resolution": cfg.MODEL.LEVELSET.RESOLUTION,
+            "norm": head.NORM,
+        }
+
+    def forward(self, x):
+        """``(R, C_in, s, s)`` → ``(R, C, S, S)`` in [−1, 1]."""
+        x = self.stem(x)
+        for deconv in self.upsample:
+            x = torch.relu(deconv(x))
+        if x.shape[-1] != self.resolution and x.shape[0] > 0:
+            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+        elif x.shape[0] == 0:
+            x = x.new_zeros((0, x.shape[1], self.resolution, self.resolution)) + x.sum() * 0
+        return torch.tanh(self.predictor(x))
+
+
+def build_chan_vese_feature_head(cfg, input_shape):
+    return CHAN_VESE_FEATURE_HEAD_REGISTRY.get(cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME)(cfg, input_shape)

@@ -1,0 +1,36 @@
+"""The TSDF loss of LevelSet R-CNN (section 4.2)."""
+import torch
+import torch.nn.functional as F
+
+from ..layers.level_set import at_least_float32, float32, heaviside
+
+__all__ = ["tsdf_loss"]
+
+
+def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1):
+    """ℓ_TSDF(φ, φ_GT, M_GT) = ‖φ − φ_GT‖₁ + BCE(H_ε(φ), M_GT) (section 4.2), each a mean over pixels and RoIs.
+
+    H_ε is the arctan Heaviside of Eq. 4 with ε = 0.1; its output is clamped to [1e-6, 1 − 1e-6] before the
+    log. Computed in float32 under autocast.
+
+    Args:
+        phi: ``(R, 1, S, S)`` or ``(R, S, S)`` predicted TSDF.
+        phi_gt: ``(R, S, S)`` TSDF target in [−1, 1]; mask_gt: ``(R, S, S)`` {0, 1}.
+    Returns:
+        scalar tensor; ``phi.sum() * 0`` (connected to the graph) when R = 0.
+    """
+    if phi.dim() == 4:
+        phi = phi[:, 0]
+    if phi.shape != phi_gt.shape or phi.shape != mask_gt.shape:
+        raise ValueError(
+            f"tsdf_loss: shapes differ: phi {tuple(phi.shape)}, phi_gt {tuple(phi_gt.shape)}, "
+            f"mask_gt {tuple(mask_gt.shape)}"
+        )
+    if phi.numel() == 0:
+        return phi.sum() * 0
+    with float32(phi.device.type):
+        phi = at_least_float32(phi)
+        l1 = (phi - phi_gt.to(phi.dtype)).abs().mean()
+        prob = heaviside(phi, heaviside_eps).clamp(1e-6, 1.0 - 1e-6)
+        bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
+    return l1 + bce

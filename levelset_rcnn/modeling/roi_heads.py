@@ -1,0 +1,133 @@
+"""LevelSetROIHeads: Mask R-CNN's ROI heads with the LevelSet R-CNN mask branch (section 4, Fig. 1)."""
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
+
+from ..layers.level_set import heaviside
+from .chan_vese import ChanVeseRefinement
+from .feature_head import build_chan_vese_feature_head
+from .hyperparameter_head import build_hyperparameter_head
+from .losses import tsdf_loss
+from .tsdf import upsample_tsdf
+from .tsdf_head import TSDFMaskHead, gather_gt_masks, select_class_channel
+
+__all__ = ["LevelSetROIHeads"]
+
+
+@ROI_HEADS_REGISTRY.register()
+class LevelSetROIHeads(StandardROIHeads):
+    """Box branch of Mask R-CNN unchanged; the mask branch is LevelSet R-CNN's:
+
+    RoIAlign features r_m feed three heads — the initial TSDF head (``ROI_MASK_HEAD.NAME`` must be
+    :class:`TSDFMaskHead`, 28×28 φ0), the hyperparameter head (2N + 3 values) and the Chan-Vese feature head
+    (C×S×S) — then φ0, upsampled to S×S, is refined by N unrolled Chan-Vese steps (Eqs. 6–9).
+
+    Training losses (section 4.2): ``loss_tsdf_initial`` = w0·ℓ_TSDF(φ0 at 28×28) and ``loss_tsdf_final`` =
+    wN·ℓ_TSDF(φN at S×S). Inference: ``pred_masks`` = H(φN) at S×S, pasted into the image by detectron2's
+    ``detector_postprocess``; with ``INFERENCE_INITIAL_MASKS`` also ``pred_masks_initial`` = H(φ0) at S×S
+    (not pasted: RoI frame, ``(N, 1, S, S)``) and ``pred_levelset_hparams`` ``(N, 2N + 3)``.
+    With ``MODEL.LEVELSET.CHAN_VESE_ON = False`` only φ0 is used (TSDF-only ablation).
+    """
+
+    @configurable
+    def __init__(self, *, hyperparameter_head=None, feature_head=None, refinement=None, resolution=112,
+                 detach_phi0=False, loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1,
+                 inference_initial_masks=True, **kwargs):
+        super().__init__(**kwargs)
+        self.hyperparameter_head = hyperparameter_head
+        self.feature_head = feature_head
+        self.refinement = refinement
+        self.resolution = resolution
+        self.detach_phi0 = detach_phi0
+        self.loss_weight_initial = loss_weight_initial
+        self.loss_weight_final = loss_weight_final
+        self.loss_heaviside_eps = loss_heaviside_eps
+        self.inference_initial_masks = inference_initial_masks
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ls = cfg.MODEL.LEVELSET
+        ret.update(
+            resolution=ls.RESOLUTION,
+            detach_phi0=ls.DETACH_PHI0,
+            loss_weight_initial=ls.LOSS_WEIGHT_INITIAL,
+            loss_weight_final=ls.LOSS_WEIGHT_FINAL,
+            loss_heaviside_eps=ls.LOSS_HEAVISIDE_EPS,
+            inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
+        )
+        return ret
+
+    @classmethod
+    def _init_mask_head(cls, cfg, input_shape):
+        ret = super()._init_mask_head(cfg, input_shape)
+        if not cfg.MODEL.MASK_ON:
+            return ret
+        if not isinstance(ret["mask_head"], TSDFMaskHead):
+            raise ValueError(
+                "LevelSetROIHeads needs MODEL.ROI_MASK_HEAD.NAME = 'TSDFMaskHead' (or a subclass), got "
+                f"{cfg.MODEL.ROI_MASK_HEAD.NAME!r}"
+            )
+        if cfg.MODEL.LEVELSET.CHAN_VESE_ON:
+            in_channels = input_shape[cfg.MODEL.ROI_HEADS.IN_FEATURES[0]].channels
+            side = cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
+            shape = ShapeSpec(channels=in_channels, width=side, height=side)
+            ls = cfg.MODEL.LEVELSET
+            ret["hyperparameter_head"] = build_hyperparameter_head(cfg, shape)
+            ret["feature_head"] = build_chan_vese_feature_head(cfg, shape)
+            ret["refinement"] = ChanVeseRefinement(
+                num_iterations=ls.NUM_ITERATIONS,
+                min_eps=ls.MIN_EPS,
+                gradient_stabilizer=ls.GRADIENT_STABILIZER,
+                normalize_data_term=ls.NORMALIZE_DATA_TERM,
+                region_means_gradient=ls.REGION_MEANS_GRADIENT,
+            )
+        return ret
+
+    def levelset_forward(self, x, instances):
+        """Run the three heads and the refinement on pooled RoI features ``x``.
+
+        Returns ``(phi0_small, phi0, phis, hparams)``: φ0 at the TSDF head's side ``(R, 1, 28, 28)``, φ0
+        upsampled to ``(R, 1, S, S)``, the list [φ1 … φN] (empty without Chan-Vese) and ``(R, 2N + 3)``
+        hyperparameters (None without Chan-Vese).
+        """
+        phi0_small = select_class_channel(self.mask_head.layers(x), instances)
+        phi0 = upsample_tsdf(phi0_small, self.resolution)
+        if self.refinement is None:
+            return phi0_small, phi0, [], None
+        hparams = self.hyperparameter_head(x)
+        features = self.feature_head(x)
+        phis = self.refinement(phi0.detach() if self.detach_phi0 else phi0, features, hparams)
+        return phi0_small, phi0, phis, hparams
+
+    def _forward_mask(self, features, instances):
+        if not self.mask_on:
+            return {} if self.training else instances
+        if self.training:
+            instances, _ = select_foreground_proposals(instances, self.num_classes)
+        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
+        x = self.mask_pooler([features[f] for f in self.mask_in_features], boxes)
+        phi0_small, phi0, phis, hparams = self.levelset_forward(x, instances)
+
+        if self.training:
+            losses = {"loss_tsdf_initial": self.loss_weight_initial * self.mask_head.loss(phi0_small, instances)}
+            if phis:
+                truncation = self.mask_head.truncation(self.resolution)
+                phi_gt, mask_gt = gather_gt_masks(instances, self.resolution, truncation)
+                losses["loss_tsdf_final"] = self.loss_weight_final * tsdf_loss(
+                    phis[-1], phi_gt, mask_gt, self.loss_heaviside_eps
+                )
+            return losses
+
+        counts = [len(i) for i in instances]
+        final = phis[-1] if phis else phi0
+        for inst, mask in zip(instances, heaviside(final, self.loss_heaviside_eps).split(counts)):
+            inst.pred_masks = mask
+        if self.inference_initial_masks:
+            for inst, mask in zip(instances, heaviside(phi0, self.loss_heaviside_eps).split(counts)):
+                inst.pred_masks_initial = mask
+            if hparams is not None:
+                for inst, hp in zip(instances, hparams.split(counts)):
+                    inst.pred_levelset_hparams = hp
+        return instances

@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""Train or evaluate LevelSet R-CNN (or the Mask R-CNN baselines) with a YAML config.
+
+    python tools/train_net.py --config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml
+    python tools/train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS model_final.pth
+    python tools/train_net.py --config-file CONFIG --dataset-folder balloon=/data/balloon \
+        DATASETS.TRAIN "('balloon_train',)" DATASETS.TEST "('balloon_val',)" MODEL.ROI_HEADS.NUM_CLASSES 1
+    python tools/train_net.py --config-file CONFIG --num-gpus 8
+"""
+import levelset_rcnn  # noqa: F401  (first: registers heads, datasets and detectron2._C when missing)
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import launch
+from levelset_rcnn.engine import Trainer, argument_parser
+from levelset_rcnn.engine.defaults import default_setup_from_args
+
+
+def main(args):
+    cfg = default_setup_from_args(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return Trainer.test(cfg, model)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = argument_parser(__doc__).parse_args()
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))
