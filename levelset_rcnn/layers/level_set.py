@@ -162,12 +162,12 @@ def region_means(features, inside, valid=None, min_area=1e-4):
     Returns:
         ``(c1, c2)``, each ``(R, C)``.
     """
-    r, c = features.shape[:2]
+    r, c, h, w = features.shape  # explicit sizes: R = 0 (no RoI) must work too
     weights = torch.cat([inside, 1.0 - inside], dim=1)  # (R, 2, H, W)
     if valid is not None:
         weights = weights * valid
-    weights = weights.reshape(r, 2, -1)
-    sums = torch.bmm(features.reshape(r, c, -1), weights.transpose(1, 2))  # (R, C, 2)
+    weights = weights.reshape(r, 2, h * w)
+    sums = torch.bmm(features.reshape(r, c, h * w), weights.transpose(1, 2))  # (R, C, 2)
     areas = weights.sum(dim=2).clamp_min(min_area)  # (R, 2)
     means = sums / areas.unsqueeze(1)
     return means[..., 0], means[..., 1]
@@ -235,10 +235,13 @@ def chan_vese_energy(phi, features, lambda1=1.0, lambda2=1.0, mu=0.0, eps=1.0, k
             density = density + mu * length
         if reduction == "none":
             return density
-        total = density.reshape(density.shape[0], -1).sum(1)
+        total = density.flatten(1).sum(1)
         if reduction == "sum":
             return total
         if reduction == "mean":
-            count = valid.reshape(valid.shape[0], -1).sum(1) if valid is not None else torch.full_like(total, phi[0].numel())
+            if valid is not None:
+                count = valid.flatten(1).sum(1)
+            else:
+                count = torch.full_like(total, float(phi.shape[-1] * phi.shape[-2]))
             return total / count.clamp_min(1.0)
         raise ValueError(f"chan_vese_energy: unknown reduction {reduction!r}")

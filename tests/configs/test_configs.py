@@ -23,6 +23,17 @@ CONFIG_IDS = [p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_FILES]
 
 H, W = 96, 128
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: with 2 threads on 2 cores shared with another CPU job, a step of these tiny
+    models is ~40x slower (OpenMP threads wait for each other); with one it is ~0.2 s."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 # Tiny model: only keys that exist in the config are overridden (see _opts).
 SMALL = [
     ("MODEL.DEVICE", "cpu"),

@@ -1,0 +1,219 @@
+"""LevelSetROIHeads on a small model built from the quickstart config: gradient flow, ablation switches,
+inference outputs and config errors."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
+from detectron2.modeling import build_model
+from detectron2.structures import BitMasks, Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from levelset_rcnn.engine.defaults import setup_cfg
+from levelset_rcnn.modeling import GlobalHyperparameters, LevelSetROIHeads, TSDFMaskHead
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml"
+H, W = 96, 128
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: with 2 threads on 2 cores shared with another CPU job, a step of these tiny
+    models is ~40x slower (OpenMP threads wait for each other); with one it is ~0.2 s."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+SMALL = [
+    "MODEL.FPN.OUT_CHANNELS", "32",
+    "MODEL.RPN.PRE_NMS_TOPK_TRAIN", "200",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
+    "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
+    "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
+    "MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS", "8",
+    "MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS", "[32, 16]",
+    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.CONV_DIM", "32",
+    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.FC_DIM", "32",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    "MODEL.RPN.POST_NMS_TOPK_TEST", "32",
+    "TEST.DETECTIONS_PER_IMAGE", "5",
+]
+
+
+def build(*opts):
+    cfg = setup_cfg(str(QUICKSTART), SMALL + [str(o) for o in opts])
+    torch.manual_seed(0)
+    return cfg, build_model(cfg)
+
+
+def make_batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    batch = []
+    for _ in range(2):
+        inst = Instances((H, W))
+        inst.gt_boxes = Boxes(torch.tensor([[10.0, 12, 60, 70], [70, 20, 120, 50]]))
+        inst.gt_classes = torch.tensor([0, 3])
+        m = np.zeros((2, H, W), dtype=bool)
+        m[0, 12:70, 10:60] = True
+        m[0, 30:40, 20:30] = False
+        m[1, 20:50, 70:120] = True
+        inst.gt_masks = BitMasks(torch.from_numpy(m))
+        batch.append({"image": torch.rand(3, H, W, generator=g) * 255, "instances": inst, "height": H, "width": W})
+    return batch
+
+
+def train_losses(model, batch=None):
+    model.train()
+    with EventStorage(0):
+        losses = model(batch or make_batch())
+    for name, value in losses.items():
+        assert torch.isfinite(value).all(), f"{name} = {value}"
+    return losses
+
+
+def has_nonzero_grad(module):
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
+def test_levelset_roi_heads_structure():
+    cfg, model = build()
+    heads = model.roi_heads
+    assert isinstance(heads, LevelSetROIHeads)
+    assert isinstance(heads.mask_head, TSDFMaskHead)
+    assert heads.hyperparameter_head is not None and heads.feature_head is not None
+    assert heads.refinement is not None
+    assert heads.resolution == cfg.MODEL.LEVELSET.RESOLUTION
+
+
+def test_final_loss_reaches_all_three_heads():
+    _, model = build()
+    losses = train_losses(model)
+    assert {"loss_tsdf_initial", "loss_tsdf_final"} <= set(losses)
+    model.zero_grad(set_to_none=True)
+    losses["loss_tsdf_final"].backward()
+    heads = model.roi_heads
+    assert has_nonzero_grad(heads.mask_head), "initial TSDF head got no gradient from loss_tsdf_final"
+    assert has_nonzero_grad(heads.hyperparameter_head), "hyperparameter head got no gradient"
+    assert has_nonzero_grad(heads.feature_head), "Chan-Vese feature head got no gradient"
+    # specifically the output layers that produce phi0, the hyperparameters and F
+    assert heads.mask_head.predictor.weight.grad.abs().sum() > 0
+    assert heads.feature_head.predictor.weight.grad.abs().sum() > 0
+    # the box branch is not influenced by a mask loss
+    assert not has_nonzero_grad(heads.box_predictor)
+    for p in model.parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all()
+
+
+def test_initial_loss_reaches_only_the_initial_head():
+    _, model = build()
+    losses = train_losses(model)
+    model.zero_grad(set_to_none=True)
+    losses["loss_tsdf_initial"].backward()
+    heads = model.roi_heads
+    assert has_nonzero_grad(heads.mask_head)
+    assert not has_nonzero_grad(heads.hyperparameter_head)
+    assert not has_nonzero_grad(heads.feature_head)
+
+
+def test_detach_phi0_blocks_final_loss_into_initial_head():
+    _, model = build("MODEL.LEVELSET.DETACH_PHI0", "True")
+    assert model.roi_heads.detach_phi0
+    losses = train_losses(model)
+    model.zero_grad(set_to_none=True)
+    losses["loss_tsdf_final"].backward()
+    heads = model.roi_heads
+    assert not has_nonzero_grad(heads.mask_head), "DETACH_PHI0: loss_tsdf_final must not reach the TSDF head"
+    assert has_nonzero_grad(heads.hyperparameter_head)
+    assert has_nonzero_grad(heads.feature_head)
+    # the initial loss still trains the initial head
+    model.zero_grad(set_to_none=True)
+    train_losses(model)["loss_tsdf_initial"].backward()
+    assert has_nonzero_grad(heads.mask_head)
+
+
+def test_global_hyperparameters_build_and_train():
+    cfg, model = build("MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME", "GlobalHyperparameters")
+    heads = model.roi_heads
+    assert isinstance(heads.hyperparameter_head, GlobalHyperparameters)
+    n = cfg.MODEL.LEVELSET.NUM_ITERATIONS
+    assert tuple(heads.hyperparameter_head.raw.shape) == (2 * n + 3,)
+    losses = train_losses(model)
+    assert {"loss_tsdf_initial", "loss_tsdf_final"} <= set(losses)
+    model.zero_grad(set_to_none=True)
+    sum(losses.values()).backward()
+    grad = heads.hyperparameter_head.raw.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    # one optimiser step changes the global hyperparameters
+    before = heads.hyperparameter_head.raw.detach().clone()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert not torch.equal(before, heads.hyperparameter_head.raw.detach())
+
+
+def test_chan_vese_off_is_tsdf_only():
+    _, model = build("MODEL.LEVELSET.CHAN_VESE_ON", "False")
+    heads = model.roi_heads
+    assert heads.hyperparameter_head is None
+    assert heads.feature_head is None
+    assert heads.refinement is None
+    assert not any("hyperparameter_head" in n or "feature_head" in n for n, _ in model.named_parameters())
+    losses = train_losses(model)
+    mask_losses = {k for k in losses if k not in {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}}
+    assert mask_losses == {"loss_tsdf_initial"}
+    sum(losses.values()).backward()
+    assert has_nonzero_grad(heads.mask_head)
+
+    model.eval()
+    with torch.no_grad():
+        inst = model(make_batch(seed=1))[0]["instances"]
+    assert len(inst) > 0
+    assert tuple(inst.pred_masks.shape) == (len(inst), H, W)
+    assert not inst.has("pred_levelset_hparams")
+
+
+def test_inference_outputs():
+    cfg, model = build()
+    s = cfg.MODEL.LEVELSET.RESOLUTION
+    n_iter = cfg.MODEL.LEVELSET.NUM_ITERATIONS
+    model.eval()
+    g = torch.Generator().manual_seed(3)
+    # the second image is reported at another size (like a resized test image): pred_masks follow it
+    inputs = [{"image": torch.rand(3, H, W, generator=g) * 255, "height": H, "width": W},
+              {"image": torch.rand(3, H, W, generator=g) * 255, "height": 2 * H, "width": 2 * W}]
+    with torch.no_grad():
+        outputs = model(inputs)
+    for out, (h, w) in zip(outputs, [(H, W), (2 * H, 2 * W)]):
+        inst = out["instances"]
+        n = len(inst)
+        assert 0 < n <= cfg.TEST.DETECTIONS_PER_IMAGE
+        assert inst.image_size == (h, w)
+        assert tuple(inst.pred_masks.shape) == (n, h, w)
+        assert inst.pred_masks.dtype == torch.bool
+        assert tuple(inst.pred_masks_initial.shape) == (n, 1, s, s)
+        assert torch.isfinite(inst.pred_masks_initial).all()
+        assert inst.pred_masks_initial.min() >= 0 and inst.pred_masks_initial.max() <= 1
+        hp = inst.pred_levelset_hparams
+        assert tuple(hp.shape) == (n, 2 * n_iter + 3)
+        assert torch.all(hp > 0) and torch.all(hp < 2)
+
+
+def test_inference_without_initial_masks():
+    _, model = build("MODEL.LEVELSET.INFERENCE_INITIAL_MASKS", "False")
+    model.eval()
+    with torch.no_grad():
+        inst = model(make_batch(seed=2))[0]["instances"]
+    assert len(inst) > 0 and inst.has("pred_masks")
+    assert not inst.has("pred_masks_initial")
+
+
+def test_standard_mask_head_is_rejected():
+    cfg = setup_cfg(str(QUICKSTART), SMALL + ["MODEL.ROI_MASK_HEAD.NAME", "MaskRCNNConvUpsampleHead"])
+    with pytest.raises(ValueError, match="TSDFMaskHead") as info:
+        build_model(cfg)
+    assert "MaskRCNNConvUpsampleHead" in str(info.value)

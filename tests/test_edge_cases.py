@@ -1,0 +1,361 @@
+"""Edge cases: no crash and no NaN where the input is valid, a clear error naming the problem where it is not."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.modeling import build_model
+from detectron2.structures import BitMasks, BoxMode, Boxes, Instances, PolygonMasks
+from detectron2.utils.events import EventStorage
+
+from levelset_rcnn.engine.defaults import check_dataset_classes, setup_cfg
+from levelset_rcnn.modeling.tsdf import tsdf_targets
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml"
+BASE_LEVELSET = REPO_ROOT / "configs" / "Base-LevelSet-RCNN-FPN.yaml"
+H, W = 96, 128
+BOX_LOSSES = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
+
+SMALL = [
+    "MODEL.FPN.OUT_CHANNELS", "32",
+    "MODEL.RPN.PRE_NMS_TOPK_TRAIN", "200",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
+    "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
+    "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
+    "MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS", "8",
+    "MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS", "[32, 16]",
+    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.CONV_DIM", "32",
+    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.FC_DIM", "32",
+    "MODEL.RPN.POST_NMS_TOPK_TEST", "32",
+    "TEST.DETECTIONS_PER_IMAGE", "5",
+]
+
+# The mask branches of this package, on the quickstart model: name -> (extra options, mask loss names)
+VARIANTS = {
+    "levelset": ([], {"loss_tsdf_initial", "loss_tsdf_final"}),
+    "levelset_no_chan_vese": (["MODEL.LEVELSET.CHAN_VESE_ON", "False"], {"loss_tsdf_initial"}),
+    "tsdf_only": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead"],
+                  {"loss_tsdf"}),
+    "ls_loss": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME",
+                 "MaskRCNNLevelSetLossHead"], {"loss_mask", "loss_level_set"}),
+    "high_res": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME",
+                  "HighResMaskRCNNConvUpsampleHead", "MODEL.ROI_MASK_HEAD.OUTPUT_RESOLUTION", "56"],
+                 {"loss_mask"}),
+}
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: with 2 threads on 2 cores shared with another CPU job, a step of these tiny
+    models is ~40x slower (OpenMP threads wait for each other); with one it is ~0.2 s."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def build(variant, *opts):
+    extra, mask_losses = VARIANTS[variant]
+    cfg = setup_cfg(str(QUICKSTART), SMALL + extra + [str(o) for o in opts])
+    torch.manual_seed(0)
+    return cfg, build_model(cfg), mask_losses
+
+
+def instances(boxes, masks, classes):
+    inst = Instances((H, W))
+    inst.gt_boxes = Boxes(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4))
+    inst.gt_classes = torch.as_tensor(classes, dtype=torch.int64).reshape(-1)
+    inst.gt_masks = BitMasks(torch.as_tensor(np.asarray(masks, dtype=bool)).reshape(-1, H, W))
+    return inst
+
+
+def empty_instances():
+    return instances(np.zeros((0, 4)), np.zeros((0, H, W)), [])
+
+
+def normal_instances():
+    m = np.zeros((2, H, W), dtype=bool)
+    m[0, 12:70, 10:60] = True
+    m[1, 20:50, 70:120] = True
+    return instances([[10, 12, 60, 70], [70, 20, 120, 50]], m, [0, 1])
+
+
+def degenerate_instances():
+    """A zero-area box, a 1-pixel box with a 1-pixel mask, an empty mask in a non-empty box, a mask covering
+    the whole image (it touches every RoI border)."""
+    m = np.zeros((4, H, W), dtype=bool)
+    m[1, 30, 30] = True
+    m[3] = True
+    return instances([[40, 40, 40, 40], [30, 30, 31, 31], [10, 10, 50, 60], [0, 0, W, H]], m, [0, 1, 2, 3])
+
+
+def batch_of(*insts, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [{"image": torch.rand(3, H, W, generator=g) * 255, "instances": i, "height": H, "width": W}
+            for i in insts]
+
+
+def train_step(model, batch):
+    model.train()
+    with EventStorage(0):
+        losses = model(batch)
+    for name, value in losses.items():
+        assert torch.isfinite(value).all(), f"{name} = {value}"
+    total = sum(losses.values())
+    assert total.requires_grad
+    model.zero_grad(set_to_none=True)
+    total.backward()
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), f"non-finite gradient in {name}"
+    return losses
+
+
+# ----------------------------------------------------------------------------------------------------------
+# training with missing / degenerate annotations
+# ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_one_image_without_annotations(variant):
+    _, model, mask_losses = build(variant)
+    losses = train_step(model, batch_of(empty_instances(), normal_instances()))
+    assert set(losses) == BOX_LOSSES | mask_losses
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_image_with_annotations(variant):
+    _, model, mask_losses = build(variant)
+    model.train()
+    with EventStorage(0):
+        losses = model(batch_of(empty_instances(), empty_instances()))
+    assert set(losses) == BOX_LOSSES | mask_losses
+    for name, value in losses.items():
+        assert torch.isfinite(value).all(), f"{name} = {value}"
+    for name in mask_losses:
+        # no foreground RoI: the mask losses are zero but still part of the graph (DDP needs every
+        # parameter used, and backward must work)
+        assert float(losses[name]) == 0.0, name
+        assert losses[name].requires_grad, f"{name} is detached from the graph"
+    total = sum(losses.values())
+    total.backward()
+    mask_params = [p for n, p in model.roi_heads.named_parameters() if "mask_head" in n and p.requires_grad]
+    assert all(p.grad is not None for p in mask_params)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_degenerate_boxes_and_masks(variant):
+    _, model, mask_losses = build(variant)
+    losses = train_step(model, batch_of(degenerate_instances(), normal_instances()))
+    assert set(losses) == BOX_LOSSES | mask_losses
+    losses = train_step(model, batch_of(degenerate_instances(), degenerate_instances(), seed=1))
+    assert set(losses) == BOX_LOSSES | mask_losses
+
+
+def test_degenerate_polygons():
+    _, model, mask_losses = build("levelset")
+    inst = Instances((H, W))
+    inst.gt_boxes = Boxes(torch.tensor([[30.0, 30, 31, 31], [0, 0, W, H], [10, 12, 60, 70]]))
+    inst.gt_classes = torch.tensor([0, 1, 2])
+    inst.gt_masks = PolygonMasks([
+        [np.array([30, 30, 31, 30, 31, 31, 30, 31], dtype=np.float64)],
+        [np.array([0, 0, W, 0, W, H, 0, H], dtype=np.float64)],
+        [np.array([10, 12, 60, 12, 60, 70, 10, 70], dtype=np.float64)],
+    ])
+    losses = train_step(model, batch_of(inst, normal_instances()))
+    assert set(losses) == BOX_LOSSES | mask_losses
+
+
+def test_missing_gt_masks_is_a_clear_error():
+    _, model, _ = build("levelset")
+    inst = normal_instances()
+    inst.remove("gt_masks")
+    model.train()
+    with EventStorage(0), pytest.raises(ValueError, match="gt_masks"):
+        model(batch_of(inst, normal_instances()))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# inference without detections
+# ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_inference_with_zero_detections(variant):
+    cfg, model, _ = build(variant, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "1.1")
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    inputs = [{"image": torch.rand(3, H, W, generator=g) * 255, "height": H, "width": W} for _ in range(2)]
+    with torch.no_grad():
+        outputs = model(inputs)
+    for out in outputs:
+        inst = out["instances"]
+        assert len(inst) == 0
+        assert tuple(inst.pred_boxes.tensor.shape) == (0, 4)
+        assert tuple(inst.pred_masks.shape) == (0, H, W)
+        if inst.has("pred_masks_initial"):
+            s = cfg.MODEL.LEVELSET.RESOLUTION
+            assert tuple(inst.pred_masks_initial.shape) == (0, 1, s, s)
+        if inst.has("pred_levelset_hparams"):
+            assert tuple(inst.pred_levelset_hparams.shape) == (0, 2 * cfg.MODEL.LEVELSET.NUM_ITERATIONS + 3)
+
+
+def test_inference_with_zero_detections_in_one_image_only():
+    """Image 1 gets detections, image 2 none (an image of a single colour still gets boxes, so drive it
+    through forward_with_given_boxes with hand-made detections)."""
+    _, model, _ = build("levelset")
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    images = model.preprocess_image([{"image": torch.rand(3, H, W, generator=g) * 255} for _ in range(2)])
+    with torch.no_grad():
+        features = model.backbone(images.tensor)
+        dets = []
+        for boxes in ([[5.0, 5, 50, 40], [60, 10, 120, 90]], np.zeros((0, 4))):
+            d = Instances((H, W))
+            d.pred_boxes = Boxes(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4))
+            d.pred_classes = torch.zeros(len(d.pred_boxes), dtype=torch.int64)
+            d.scores = torch.ones(len(d.pred_boxes))
+            dets.append(d)
+        out = model.roi_heads.forward_with_given_boxes(features, dets)
+    assert tuple(out[0].pred_masks.shape[:2]) == (2, 1)
+    assert tuple(out[1].pred_masks.shape[:2]) == (0, 1)
+    assert torch.isfinite(out[0].pred_masks).all()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# TSDF targets of RoIs at the image border
+# ----------------------------------------------------------------------------------------------------------
+def _check_targets(tsdf, mask, n, side):
+    assert tuple(tsdf.shape) == (n, side, side) and tuple(mask.shape) == (n, side, side)
+    assert torch.isfinite(tsdf).all()
+    assert tsdf.min() >= -1 and tsdf.max() <= 1
+    assert set(torch.unique(mask).tolist()) <= {0.0, 1.0}
+    # the sign of the TSDF agrees with the mask
+    assert torch.all((tsdf > 0) == (mask > 0.5))
+
+
+@pytest.mark.parametrize("kind", ["bitmask", "polygon"])
+@pytest.mark.parametrize("side,truncation", [(28, 2.0), (56, 4.0)])
+def test_tsdf_of_roi_partly_outside_the_image(kind, side, truncation):
+    if kind == "bitmask":
+        m = np.zeros((3, H, W), dtype=bool)
+        m[0, 0:30, 0:40] = True  # object in the top-left corner
+        m[1] = True  # whole image
+        m[2, 60:96, 100:128] = True  # bottom-right corner
+        gt = BitMasks(torch.from_numpy(m))
+    else:
+        gt = PolygonMasks([
+            [np.array([0, 0, 40, 0, 40, 30, 0, 30], dtype=np.float64)],
+            [np.array([0, 0, W, 0, W, H, 0, H], dtype=np.float64)],
+            [np.array([100, 60, 128, 60, 128, 96, 100, 96], dtype=np.float64)],
+        ])
+    boxes = torch.tensor([[-20.0, -10, 40, 50], [-30, -30, W + 30, H + 30], [90, 50, 150, 120]])
+    tsdf, mask = tsdf_targets(gt, boxes, side, truncation)
+    _check_targets(tsdf, mask, 3, side)
+    # RoI 0: the object fills its bottom-right part, the part outside the image is background
+    assert mask[0, 0, 0] == 0 and mask[0, side // 2, side // 2] == 1
+    assert tsdf[0, 0, 0] == -1
+
+
+def test_tsdf_of_degenerate_rois():
+    m = np.zeros((4, H, W), dtype=bool)
+    m[1, 30, 30] = True
+    m[3] = True
+    gt = BitMasks(torch.from_numpy(m))
+    boxes = torch.tensor([[40.0, 40, 40, 40], [30, 30, 31, 31], [10, 10, 50, 60], [0, 0, W, H]])
+    tsdf, mask = tsdf_targets(gt, boxes, 28, 2.0)
+    _check_targets(tsdf, mask, 4, 28)
+    assert mask[2].sum() == 0 and torch.all(tsdf[2] == -1)  # empty mask
+    assert mask[3].sum() > 0  # the whole-image mask fills its box
+    # entirely outside the image
+    tsdf, mask = tsdf_targets(gt[:1], torch.tensor([[-60.0, -50, -10, -5]]), 28, 2.0)
+    _check_targets(tsdf, mask, 1, 28)
+    assert mask.sum() == 0 and torch.all(tsdf == -1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# clear errors
+# ----------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def registered():
+    names = []
+
+    def register(name, records, thing_classes=None):
+        if name in DatasetCatalog.list():
+            DatasetCatalog.remove(name)
+        DatasetCatalog.register(name, lambda: records)
+        if thing_classes is not None:
+            MetadataCatalog.get(name).thing_classes = thing_classes
+        names.append(name)
+        return name
+
+    yield register
+    for name in names:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+
+
+def _record(file_name, *category_ids):
+    return {
+        "file_name": file_name, "image_id": 0, "height": 32, "width": 32,
+        "annotations": [{"bbox": [1, 1, 10, 10], "bbox_mode": BoxMode.XYWH_ABS, "category_id": c}
+                        for c in category_ids],
+    }
+
+
+def test_check_dataset_classes_names_dataset_file_and_class(registered):
+    good = registered("levelset_test_good_classes", [_record("/data/a.png", 0, 3)], ["a", "b", "c", "d"])
+    bad = registered("levelset_test_bad_classes",
+                     [_record("/data/a.png", 1), _record("/data/img_bad_0042.png", 2, 7)])
+    check_dataset_classes([good], 4)  # no error
+    with pytest.raises(ValueError) as info:
+        check_dataset_classes([good, bad], 4)
+    message = str(info.value)
+    assert "levelset_test_bad_classes" in message
+    assert "img_bad_0042.png" in message
+    assert "7" in message
+    assert "NUM_CLASSES" in message
+
+
+def test_check_dataset_classes_negative_id(registered):
+    bad = registered("levelset_test_negative_class", [_record("/data/neg.png", -1)])
+    with pytest.raises(ValueError, match="neg.png"):
+        check_dataset_classes([bad], 4)
+
+
+def test_setup_cfg_unknown_key_in_file(tmp_path):
+    path = tmp_path / "bad_key.yaml"
+    path.write_text(f'_BASE_: "{BASE_LEVELSET.as_posix()}"\nMODEL:\n  LEVELSET:\n    NOT_A_KEY: 1\n')
+    with pytest.raises(KeyError) as info:
+        setup_cfg(str(path), [])
+    message = str(info.value.args[0])
+    assert str(path) in message
+    assert "NOT_A_KEY" in message
+
+
+def test_setup_cfg_missing_file(tmp_path):
+    path = tmp_path / "nope" / "missing.yaml"
+    with pytest.raises(FileNotFoundError) as info:
+        setup_cfg(str(path), [])
+    assert str(path) in str(info.value)
+
+
+def test_setup_cfg_unknown_override_key():
+    with pytest.raises(KeyError) as info:
+        setup_cfg(str(BASE_LEVELSET), ["MODEL.LEVELSET.NOT_A_KEY", "1"])
+    assert "MODEL.LEVELSET.NOT_A_KEY" in str(info.value.args[0])
+
+
+def test_setup_cfg_valid_file_and_overrides():
+    cfg = setup_cfg(str(BASE_LEVELSET), ["MODEL.DEVICE", "cpu", "MODEL.LEVELSET.NUM_ITERATIONS", "2"])
+    assert cfg.MODEL.LEVELSET.NUM_ITERATIONS == 2
+    assert cfg.is_frozen()
+
+
+def test_register_dataset_folder_missing_folder():
+    from levelset_rcnn.data import register_dataset_folder
+
+    with pytest.raises(FileNotFoundError) as info:
+        register_dataset_folder("levelset_test_missing_folder", "/nonexistent/folder")
+    assert "/nonexistent/folder" in str(info.value)
+    assert not any(n.startswith("levelset_test_missing_folder") for n in DatasetCatalog.list())
