@@ -24,3 +24,13 @@ def shared_dataset(name):
 @pytest.fixture
 def repo_root():
     return REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for modules of many tiny models: with 2 threads on 2 cores shared with another
+    CPU job, a step of these tiny models is ~40x slower (OpenMP threads wait for each other)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import SMALL_MODEL_OPTS, checked_train_step
 
 import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -20,17 +21,7 @@ BASE_LEVELSET = REPO_ROOT / "configs" / "Base-LevelSet-RCNN-FPN.yaml"
 H, W = 96, 128
 BOX_LOSSES = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
 
-SMALL = [
-    "MODEL.FPN.OUT_CHANNELS", "32",
-    "MODEL.RPN.PRE_NMS_TOPK_TRAIN", "200",
-    "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64",
-    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
-    "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
-    "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
-    "MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS", "8",
-    "MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS", "[32, 16]",
-    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.CONV_DIM", "32",
-    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.FC_DIM", "32",
+SMALL = SMALL_MODEL_OPTS + [
     "MODEL.RPN.POST_NMS_TOPK_TEST", "32",
     "TEST.DETECTIONS_PER_IMAGE", "5",
 ]
@@ -48,14 +39,7 @@ VARIANTS = {
                  {"loss_mask"}),
 }
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: with 2 threads on 2 cores shared with another CPU job, a step of these tiny
-    models is ~40x slower (OpenMP threads wait for each other); with one it is ~0.2 s."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(variant, *opts):
@@ -99,29 +83,13 @@ def batch_of(*insts, seed=0):
             for i in insts]
 
 
-def train_step(model, batch):
-    model.train()
-    with EventStorage(0):
-        losses = model(batch)
-    for name, value in losses.items():
-        assert torch.isfinite(value).all(), f"{name} = {value}"
-    total = sum(losses.values())
-    assert total.requires_grad
-    model.zero_grad(set_to_none=True)
-    total.backward()
-    for name, p in model.named_parameters():
-        if p.grad is not None:
-            assert torch.isfinite(p.grad).all(), f"non-finite gradient in {name}"
-    return losses
-
-
 # ----------------------------------------------------------------------------------------------------------
 # training with missing / degenerate annotations
 # ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_one_image_without_annotations(variant):
     _, model, mask_losses = build(variant)
-    losses = train_step(model, batch_of(empty_instances(), normal_instances()))
+    losses = checked_train_step(model, batch_of(empty_instances(), normal_instances()))
     assert set(losses) == BOX_LOSSES | mask_losses
 
 
@@ -148,9 +116,9 @@ def test_no_image_with_annotations(variant):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_degenerate_boxes_and_masks(variant):
     _, model, mask_losses = build(variant)
-    losses = train_step(model, batch_of(degenerate_instances(), normal_instances()))
+    losses = checked_train_step(model, batch_of(degenerate_instances(), normal_instances()))
     assert set(losses) == BOX_LOSSES | mask_losses
-    losses = train_step(model, batch_of(degenerate_instances(), degenerate_instances(), seed=1))
+    losses = checked_train_step(model, batch_of(degenerate_instances(), degenerate_instances(), seed=1))
     assert set(losses) == BOX_LOSSES | mask_losses
 
 
@@ -164,7 +132,7 @@ def test_degenerate_polygons():
         [np.array([0, 0, W, 0, W, H, 0, H], dtype=np.float64)],
         [np.array([10, 12, 60, 12, 60, 70, 10, 70], dtype=np.float64)],
     ])
-    losses = train_step(model, batch_of(inst, normal_instances()))
+    losses = checked_train_step(model, batch_of(inst, normal_instances()))
     assert set(losses) == BOX_LOSSES | mask_losses
 
 

@@ -97,18 +97,13 @@ def dirac(z, eps, kind="arctan"):
     raise ValueError(f"dirac: no smooth Dirac for kind {kind!r}; use 'arctan' or 'tanh'")
 
 
-def _sobel_kernels(dtype, device):
-    smooth = torch.tensor([1.0, 2.0, 1.0], dtype=dtype, device=device)
-    diff = torch.tensor([-1.0, 0.0, 1.0], dtype=dtype, device=device)
-    # Divided by 8 (the sum of |weights| per axis / 2 for the central difference) to give a per-pixel
-    # derivative: on a linear ramp of slope s the result is exactly s.
-    kx = torch.outer(smooth, diff) / 8.0
-    ky = torch.outer(diff, smooth) / 8.0
-    return torch.stack([kx, ky]).unsqueeze(1)  # (2, 1, 3, 3)
-
-
 def sobel_gradients(x):
     """Sobel derivatives (∂x/∂col, ∂x/∂row) per pixel, with replicate padding at the border.
+
+    The 3×3 Sobel kernels are applied separably, as a central difference [−1, 0, 1] along the derivative's
+    axis and a smoothing [1, 2, 1] across it, divided by 8 (the sum of |weights| per axis): on a linear ramp
+    of slope s the result is exactly s. Written with shifted slices rather than a convolution, which is
+    several times faster for these single-channel maps.
 
     Args:
         x: ``(R, 1, H, W)``.
@@ -117,9 +112,12 @@ def sobel_gradients(x):
     """
     if x.dim() != 4 or x.shape[1] != 1:
         raise ValueError(f"sobel_gradients expects (R, 1, H, W), got {tuple(x.shape)}")
-    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    g = F.conv2d(padded, _sobel_kernels(x.dtype, x.device))
-    return g[:, :1], g[:, 1:]
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    dx = p[..., :, 2:] - p[..., :, :-2]  # (R, 1, H + 2, W)
+    dy = p[..., 2:, :] - p[..., :-2, :]  # (R, 1, H, W + 2)
+    gx = (dx[..., :-2, :] + 2.0 * dx[..., 1:-1, :] + dx[..., 2:, :]) * 0.125
+    gy = (dy[..., :, :-2] + 2.0 * dy[..., :, 1:-1] + dy[..., :, 2:]) * 0.125
+    return gx, gy
 
 
 def gradient_magnitude(phi, stabilizer=1e-3):

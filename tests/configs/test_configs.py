@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import SMALL_MODEL_OPTS, checked_train_step
 
 import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
 from detectron2.config import get_cfg
@@ -24,33 +25,16 @@ CONFIG_IDS = [p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_FILES]
 H, W = 96, 128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: with 2 threads on 2 cores shared with another CPU job, a step of these tiny
-    models is ~40x slower (OpenMP threads wait for each other); with one it is ~0.2 s."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Tiny model: only keys that exist in the config are overridden (see _opts).
-SMALL = [
+SMALL = list(zip(SMALL_MODEL_OPTS[::2], SMALL_MODEL_OPTS[1::2])) + [
     ("MODEL.DEVICE", "cpu"),
     ("MODEL.WEIGHTS", ""),
     ("MODEL.RESNETS.DEPTH", 18),
     ("MODEL.RESNETS.RES2_OUT_CHANNELS", 64),
     ("MODEL.RESNETS.NORM", "GN"),  # from-scratch FrozenBN gives huge losses
-    ("MODEL.FPN.OUT_CHANNELS", 32),
-    ("MODEL.RPN.PRE_NMS_TOPK_TRAIN", 200),
-    ("MODEL.RPN.POST_NMS_TOPK_TRAIN", 64),
-    ("MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", 32),
-    ("MODEL.ROI_BOX_HEAD.FC_DIM", 64),
-    ("MODEL.ROI_MASK_HEAD.CONV_DIM", 32),
-    ("MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS", 8),
-    ("MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS", [32, 16, 8]),
-    ("MODEL.LEVELSET.HYPERPARAMETER_HEAD.CONV_DIM", 32),
-    ("MODEL.LEVELSET.HYPERPARAMETER_HEAD.FC_DIM", 32),
     # inference: keep every box (random weights give low scores), but only a few
     ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0),
     ("MODEL.RPN.PRE_NMS_TOPK_TEST", 200),
@@ -149,19 +133,6 @@ def _batch(num_classes, polygons=False, seed=0):
     ]
 
 
-def _train_step(model, batch):
-    model.train()
-    with EventStorage(0):
-        losses = model(batch)
-    for name, value in losses.items():
-        assert torch.isfinite(value).all(), f"{name} = {value}"
-    total = sum(losses.values())
-    assert total.requires_grad and total.grad_fn is not None
-    model.zero_grad(set_to_none=True)
-    total.backward()
-    return losses
-
-
 def _check_mask_head_grads(model):
     params = [(n, p) for n, p in model.roi_heads.named_parameters() if p.requires_grad and "mask_head" in n]
     assert params
@@ -206,7 +177,7 @@ def test_config_trains_one_step_and_infers(config_file):
 
         head.layers = recording_layers
 
-    losses = _train_step(model, _batch(num_classes))
+    losses = checked_train_step(model, _batch(num_classes))
     assert set(losses) == BOX_LOSSES | expected
     if cfg.MODEL.MASK_ON:
         _check_mask_head_grads(model)
@@ -249,11 +220,11 @@ def test_config_trains_one_step_and_infers(config_file):
 
 @pytest.mark.parametrize("config_id", ["Base-LevelSet-RCNN-FPN.yaml", "Ablations/mask_rcnn_R_50_FPN_ls_loss.yaml",
                                        "Ablations/tsdf_only_R_50_FPN.yaml"])
-def test_polygon_masks_train_step(config_id):
+def test_polygon_maskschecked_train_step(config_id):
     cfg = _cfg(CONFIG_DIR / config_id)
     torch.manual_seed(0)
     model = build_model(cfg)
-    losses = _train_step(model, _batch(cfg.MODEL.ROI_HEADS.NUM_CLASSES, polygons=True))
+    losses = checked_train_step(model, _batch(cfg.MODEL.ROI_HEADS.NUM_CLASSES, polygons=True))
     assert set(losses) == BOX_LOSSES | KNOWN_MASK_LOSSES[config_id]
     _check_mask_head_grads(model)
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import SMALL_MODEL_OPTS, checked_train_step
 
 import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
 from detectron2.modeling import build_model
@@ -19,27 +20,10 @@ QUICKSTART = REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shap
 H, W = 96, 128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: with 2 threads on 2 cores shared with another CPU job, a step of these tiny
-    models is ~40x slower (OpenMP threads wait for each other); with one it is ~0.2 s."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-SMALL = [
-    "MODEL.FPN.OUT_CHANNELS", "32",
-    "MODEL.RPN.PRE_NMS_TOPK_TRAIN", "200",
-    "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64",
-    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
-    "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
-    "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
-    "MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS", "8",
-    "MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS", "[32, 16]",
-    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.CONV_DIM", "32",
-    "MODEL.LEVELSET.HYPERPARAMETER_HEAD.FC_DIM", "32",
+SMALL = SMALL_MODEL_OPTS + [
     "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
     "MODEL.RPN.POST_NMS_TOPK_TEST", "32",
     "TEST.DETECTIONS_PER_IMAGE", "5",
