@@ -21,7 +21,7 @@ TARGETS = {"box AP50": 50.0, "mask AP": 30.0}
 
 def summarize_results(results, dataset_name):
     """Flatten ``{dataset: {task: {metric: value}}}`` into the quickstart's headline numbers."""
-    res = results.get(dataset_name, results)
+    res = results[dataset_name]
     summary = {
         "box AP": res.get("bbox", {}).get("AP"),
         "box AP50": res.get("bbox", {}).get("AP50"),
@@ -56,6 +56,8 @@ def run_quickstart(config_file=None, output_dir="output/quickstart", opts=(), nu
     t0 = time.perf_counter()
     results = Trainer.test(cfg, trainer.model)
     eval_time = time.perf_counter() - t0
+    if len(cfg.DATASETS.TEST) == 1:  # detectron2 drops the dataset level for a single test set
+        results = {cfg.DATASETS.TEST[0]: results}
 
     from ..utils.visualizer import save_prediction_images
 
@@ -63,6 +65,7 @@ def run_quickstart(config_file=None, output_dir="output/quickstart", opts=(), nu
     images = save_prediction_images(
         trainer.model, dataset, os.path.join(cfg.OUTPUT_DIR, "predictions"), num_images=num_images,
         input_format=cfg.INPUT.FORMAT, min_size_test=cfg.INPUT.MIN_SIZE_TEST, max_size_test=cfg.INPUT.MAX_SIZE_TEST,
+        scale=max(1.0, 384.0 / cfg.INPUT.MIN_SIZE_TEST),
     )
     summary = summarize_results(results, dataset)
     summary.update({

@@ -72,6 +72,7 @@ def save_prediction_images(
     input_format="BGR",
     min_size_test=None,
     max_size_test=None,
+    scale=1.0,
 ):
     """Run ``model`` on the first images of a dataset; save ground truth | prediction side by side.
 
@@ -85,6 +86,7 @@ def save_prediction_images(
         input_format (str): format of the model's input image (``cfg.INPUT.FORMAT``).
         min_size_test, max_size_test (int or None): test-time ``ResizeShortestEdge``
             (``cfg.INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``); None means no resize.
+        scale (float): drawing scale (e.g. 3 for small images, so labels stay readable).
 
     Returns:
         list[str]: the written PNG paths, one per image.
@@ -123,9 +125,9 @@ def save_prediction_images(
 
                 image_rgb = np.asarray(convert_image_to_rgb(image, input_format)).clip(0, 255)
                 image_rgb = image_rgb.astype(np.uint8)
-                ground_truth = draw_ground_truth(image_rgb, dataset_dict, metadata)
+                ground_truth = draw_ground_truth(image_rgb, dataset_dict, metadata, scale=scale)
                 prediction = draw_instance_predictions(
-                    image_rgb, instances, metadata, confidence_threshold
+                    image_rgb, instances, metadata, confidence_threshold, scale=scale
                 )
                 canvas = np.concatenate([ground_truth, prediction], axis=1)
 

@@ -220,7 +220,7 @@ def test_config_trains_one_step_and_infers(config_file):
 
 @pytest.mark.parametrize("config_id", ["Base-LevelSet-RCNN-FPN.yaml", "Ablations/mask_rcnn_R_50_FPN_ls_loss.yaml",
                                        "Ablations/tsdf_only_R_50_FPN.yaml"])
-def test_polygon_maskschecked_train_step(config_id):
+def test_polygon_masks_train_step(config_id):
     cfg = _cfg(CONFIG_DIR / config_id)
     torch.manual_seed(0)
     model = build_model(cfg)

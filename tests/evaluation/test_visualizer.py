@@ -136,3 +136,9 @@ def test_draw_instance_predictions_roi_frame_masks(dataset):
         image, _predictions(HEIGHT, WIDTH, roi_masks=True), MetadataCatalog.get(dataset)
     )
     assert drawn.shape == (HEIGHT, WIDTH, 3)
+
+
+def test_save_prediction_images_scale(dataset, tmp_path):
+    paths = save_prediction_images(FakeModel(), dataset, str(tmp_path), num_images=1, scale=3.0)
+    with Image.open(paths[0]) as image:
+        assert image.size == (2 * 3 * WIDTH, 3 * HEIGHT)

@@ -36,8 +36,8 @@ def test_train_then_eval_on_balloon_folder(tmp_path):
     log = (out / "log.txt").read_text()
     assert "Evaluation results for segm" in log and "Evaluation results for bbox" in log
 
-    proc = run_train_net(common + opts + ["MODEL.WEIGHTS", str(out / "model_final.pth"), "OUTPUT_DIR",
-                                          str(tmp_path / "eval")] + ["--eval-only"], tmp_path)
+    proc = run_train_net(common + ["--eval-only"] + opts + ["MODEL.WEIGHTS", str(out / "model_final.pth"),
+                                                             "OUTPUT_DIR", str(tmp_path / "eval")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     preds = json.loads((tmp_path / "eval" / "inference" / "coco_instances_results.json").read_text())
     assert isinstance(preds, list)
