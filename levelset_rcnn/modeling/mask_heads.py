@@ -87,7 +87,7 @@ class MaskRCNNLevelSetLossHead(MaskRCNNConvUpsampleHead):
         losses = {"loss_mask": mask_rcnn_loss(logits, instances, self.vis_period) * self.loss_weight}
         selected = select_class_channel(logits, instances)
         side = selected.shape[-1]
-        _, mask_gt = gather_gt_masks(instances, side, truncation=1.0)
+        _, mask_gt = gather_gt_masks(instances, side)
         if selected.shape[0] == 0:
             losses["loss_level_set"] = selected.sum() * 0
             return losses

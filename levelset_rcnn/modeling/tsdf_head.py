@@ -23,22 +23,30 @@ def select_class_channel(pred, instances):
     return pred[torch.arange(pred.shape[0], device=pred.device), classes].unsqueeze(1)
 
 
-def gather_gt_masks(instances, side, truncation):
-    """TSDF and mask targets at ``side`` for the foreground proposals of a batch: ``(R, S, S)`` each."""
+def gather_gt_masks(instances, side, truncation=None):
+    """Targets at ``side`` for the foreground proposals of a batch.
+
+    Returns ``(tsdf, mask)``, each ``(R, S, S)``: the TSDF targets of :func:`tsdf_targets` and the binary
+    mask crops. With ``truncation=None`` only the mask crops are computed and ``tsdf`` is None.
+    """
     tsdfs, masks = [], []
     for inst in instances:
         if len(inst) == 0:
             continue
         if not inst.has("gt_masks"):
-            raise ValueError("training LevelSet R-CNN needs 'gt_masks' in the instances (MODEL.MASK_ON data)")
-        t, m = tsdf_targets(inst.gt_masks, inst.proposal_boxes.tensor, side, truncation)
-        tsdfs.append(t)
-        masks.append(m)
-    if not tsdfs:
+            raise ValueError("training this mask head needs 'gt_masks' in the instances (MODEL.MASK_ON data)")
+        boxes = inst.proposal_boxes.tensor
+        if truncation is None:
+            masks.append(inst.gt_masks.crop_and_resize(boxes, side).to(device=boxes.device, dtype=torch.float32))
+        else:
+            t, m = tsdf_targets(inst.gt_masks, boxes, side, truncation)
+            tsdfs.append(t)
+            masks.append(m)
+    if not masks:
         device = instances[0].proposal_boxes.device if instances else torch.device("cpu")
-        empty = torch.zeros((0, side, side), device=device)
-        return empty, empty.clone()
-    return torch.cat(tsdfs), torch.cat(masks)
+        masks = [torch.zeros((0, side, side), device=device)]
+        tsdfs = None if truncation is None else [masks[0].clone()]
+    return (torch.cat(tsdfs) if tsdfs else None), torch.cat(masks)
 
 
 @ROI_MASK_HEAD_REGISTRY.register()
