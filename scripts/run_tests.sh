@@ -5,4 +5,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup_env.sh"
 cd "$ROOT"
-exec "${LEVELSET_RCNN_VENV:-$ROOT/.venv}/bin/python" -m pytest tests "$@"
+exec "${LEVELSET_RCNN_VENV:-$ROOT/.venv}/bin/python" -m pytest tests projects/DeepLabLosses/tests "$@"

@@ -1,0 +1,76 @@
+"""Config keys of the DeepLab-losses project, with their defaults and meaning."""
+from detectron2.config import CfgNode as CN
+from detectron2.projects.deeplab import add_deeplab_config
+
+__all__ = ["add_deeplab_losses_config", "EXTRA_LOSS_NAMES"]
+
+#: The auxiliary losses a head can add to the cross-entropy (``MODEL.DEEPLAB_LOSSES.EXTRA``).
+EXTRA_LOSS_NAMES = ("level_set", "semeda", "sobel")
+
+# The Level Set loss paper trains DeepLab-ResNet101 with 321x321 crops and lambda = 4e-4 (its sections 4.2, 4.6).
+PAPER_CROP_AREA = 321 * 321
+
+
+def add_deeplab_losses_config(cfg):
+    """Add every key of this project (and detectron2's DeepLab keys) to ``cfg``, in place.
+
+    * ``MODEL.DEEPLAB_LOSSES.EXTRA``: list of losses added to the cross-entropy, from
+      ``("level_set", "semeda", "sobel")``; empty = CE only. Any combination is allowed.
+    * ``MODEL.LEVEL_SET_LOSS``: Kim et al. Eqs. 4-8.
+
+      - ``WEIGHT`` (λ of Eq. 8, default 4e-4 as in the paper's section 4.6),
+      - ``EPSILON`` (ε of Eq. 6, default 1/20),
+      - ``HEAVISIDE``: ``"tanh"`` (H*, Eq. 6, default), ``"arctan"`` (AHF of Chan-Vese) or ``"hard"`` (HF, Eq. 2),
+      - ``NORMALIZATION``: ``"per_pixel"`` (default): each image's energy is divided by its number of valid
+        pixels and multiplied by ``REFERENCE_AREA``, then averaged over the images of the batch, so that at the
+        paper's crop (321x321, no ignored pixel) the loss is exactly the paper's summed energy and λ keeps
+        the paper's balance at any crop size; ``"sum"``: the paper's raw sum over pixels, averaged over images.
+      - ``REFERENCE_AREA``: pixels of the paper's crop (321² = 103041).
+    * ``MODEL.SEMEDA``: Chen et al. Eqs. 4-6.
+
+      - ``WEIGHTS``: checkpoint of the pre-trained edge network g (``tools/pretrain_semeda.py``); training with
+        ``"semeda"`` refuses to start without it (or with one of another class count),
+      - ``LAYER_WEIGHTS``: λ_1, λ_2, λ_3 of Eq. 4 (default 4, 2, 0: the paper's best Cityscapes row, Table 1),
+      - ``CHANNELS``: hidden channels of g (16, 32; the last layer has 2), ``KERNEL_SIZE``: 3.
+    * ``MODEL.SOBEL_LOSS.WEIGHT``: λ_1 of the paper's Sobel baseline (default 4, its best Sobel row).
+    * ``SEMEDA_PRETRAIN``: pre-training of g (Algorithm 1, first loop) on ``DATASETS.TRAIN``'s label maps.
+    * ``TEST.BOUNDARY_EVAL``: :class:`deeplab_losses.evaluation.BoundarySemSegEvaluator` settings.
+    * ``MODEL.SEM_SEG_HEAD.ASPP_GLOBAL_POOLING``: global ASPP image pooling (test on any image size).
+    * ``MODEL.RESNETS.*`` also drive the small backbone ``build_small_resnet_deeplab_backbone``.
+    """
+    if not hasattr(cfg.MODEL.SEM_SEG_HEAD, "ASPP_CHANNELS"):
+        add_deeplab_config(cfg)
+    # ASPP image pooling over the whole feature map instead of a window of the training crop's size
+    # (detectron2's default when cropping): needed to test on images of varying size (VOC).
+    cfg.MODEL.SEM_SEG_HEAD.ASPP_GLOBAL_POOLING = False
+    cfg.MODEL.DEEPLAB_LOSSES = CN()
+    cfg.MODEL.DEEPLAB_LOSSES.EXTRA = []
+
+    cfg.MODEL.LEVEL_SET_LOSS = CN()
+    cfg.MODEL.LEVEL_SET_LOSS.WEIGHT = 4e-4
+    cfg.MODEL.LEVEL_SET_LOSS.EPSILON = 1.0 / 20.0
+    cfg.MODEL.LEVEL_SET_LOSS.HEAVISIDE = "tanh"
+    cfg.MODEL.LEVEL_SET_LOSS.NORMALIZATION = "per_pixel"
+    cfg.MODEL.LEVEL_SET_LOSS.REFERENCE_AREA = float(PAPER_CROP_AREA)
+
+    cfg.MODEL.SEMEDA = CN()
+    cfg.MODEL.SEMEDA.WEIGHTS = ""
+    cfg.MODEL.SEMEDA.LAYER_WEIGHTS = [4.0, 2.0, 0.0]
+    cfg.MODEL.SEMEDA.CHANNELS = [16, 32]
+    cfg.MODEL.SEMEDA.KERNEL_SIZE = 3
+
+    cfg.MODEL.SOBEL_LOSS = CN()
+    cfg.MODEL.SOBEL_LOSS.WEIGHT = 4.0
+
+    cfg.SEMEDA_PRETRAIN = CN()
+    cfg.SEMEDA_PRETRAIN.MAX_ITER = 600
+    cfg.SEMEDA_PRETRAIN.BASE_LR = 1e-2  # Adam
+    cfg.SEMEDA_PRETRAIN.IMS_PER_BATCH = 8
+    cfg.SEMEDA_PRETRAIN.CROP_SIZE = 128  # random square crops of the label maps (0 = whole maps, batch of 1)
+    cfg.SEMEDA_PRETRAIN.SEED = 0
+
+    cfg.TEST.BOUNDARY_EVAL = CN()
+    cfg.TEST.BOUNDARY_EVAL.ENABLED = True
+    cfg.TEST.BOUNDARY_EVAL.TRIMAP_WIDTHS = [1, 2, 3, 5, 10]
+    cfg.TEST.BOUNDARY_EVAL.F1_TOLERANCE = 2
+    return cfg

@@ -1,0 +1,93 @@
+"""Trainer and setup shared by ``train_net.py``, the quickstart and the tests."""
+import logging
+import os
+
+import torch
+
+from detectron2.config import get_cfg
+from detectron2.data import DatasetMapper, MetadataCatalog, build_detection_train_loader
+from detectron2.data import transforms as T
+from detectron2.engine import DefaultTrainer, default_setup
+from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
+from detectron2.projects.deeplab import build_lr_scheduler as build_deeplab_lr_scheduler
+
+from .config import add_deeplab_losses_config
+from .evaluation import BoundarySemSegEvaluator
+
+__all__ = ["Trainer", "setup_cfg", "build_sem_seg_train_aug", "check_losses_ready", "PROJECT_ROOT"]
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build_sem_seg_train_aug(cfg):
+    """Resize the short edge, crop (retrying until no class covers more than SINGLE_CATEGORY_MAX_AREA), flip."""
+    augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN,
+                                 cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+    if cfg.INPUT.CROP.ENABLED:
+        augs.append(T.RandomCrop_CategoryAreaConstraint(
+            cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE, cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA,
+            cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE))
+    augs.append(T.RandomFlip())
+    return augs
+
+
+def check_losses_ready(model):
+    """Raise before training if a loss cannot train (e.g. SEMEDA without a pre-trained g)."""
+    model = getattr(model, "module", model)
+    aux = getattr(getattr(model, "sem_seg_head", None), "aux_losses", None)
+    if aux is not None:
+        aux.check_ready()
+
+
+class Trainer(DefaultTrainer):
+    """detectron2's DefaultTrainer with DeepLab's data augmentation and poly LR, SemSegEvaluator +
+    BoundarySemSegEvaluator, and a SEMEDA readiness check before training starts."""
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+        meta = MetadataCatalog.get(dataset_name)
+        if getattr(meta, "evaluator_type", "sem_seg") not in ("sem_seg", "cityscapes_sem_seg"):
+            raise ValueError(f"{dataset_name}: evaluator_type {meta.evaluator_type!r} is not a semantic segmentation")
+        evaluators = [SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)]
+        if cfg.TEST.BOUNDARY_EVAL.ENABLED:
+            evaluators.append(BoundarySemSegEvaluator.from_config(cfg, dataset_name, True, output_folder))
+        return DatasetEvaluators(evaluators)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        mapper = DatasetMapper(cfg, is_train=True, augmentations=build_sem_seg_train_aug(cfg))
+        return build_detection_train_loader(cfg, mapper=mapper)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        return build_deeplab_lr_scheduler(cfg, optimizer)
+
+    def train(self):
+        check_losses_ready(self.model)
+        return super().train()
+
+
+def setup_cfg(config_file, opts=(), args=None, freeze=True):
+    """Config from a YAML file + ``KEY VALUE`` overrides; with ``args``, detectron2's ``default_setup``.
+    ``MODEL.DEVICE = cuda`` without a GPU falls back to the CPU (with a warning)."""
+    cfg = get_cfg()
+    add_deeplab_losses_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logging.getLogger(__name__).warning("MODEL.DEVICE=%s but no GPU is available: using the CPU",
+                                            cfg.MODEL.DEVICE)
+        cfg.MODEL.DEVICE = "cpu"
+    if freeze:
+        cfg.freeze()
+    if args is not None:
+        default_setup(cfg, args)
+    return cfg
+
+
+def evaluate(cfg, model):
+    """Run the test sets of ``cfg`` on ``model``; returns detectron2's results dict."""
+    return Trainer.test(cfg, model)
+
+

@@ -1,0 +1,52 @@
+"""Fixtures of the DeepLabLosses project tests: the project folder on sys.path, CPU, small thread count."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+import deeplab_losses  # noqa: E402,F401  (registers heads, backbone, datasets)
+
+DLL_SHARED_DATASETS = Path(os.environ.get("LEVELSET_RCNN_SHARED", PROJECT_ROOT.parent.parent.parent / "shared")) / "datasets"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def dll_shared_dataset(name):
+    """Path to ../shared/datasets/<name>, or skip the test with the reason."""
+    path = DLL_SHARED_DATASETS / name
+    if not path.is_dir():
+        pytest.skip(f"shared dataset {path} is absent (set LEVELSET_RCNN_SHARED to the folder holding datasets/)")
+    return path
+
+
+@pytest.fixture
+def dll_project_root():
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def dll_data_root(tmp_path_factory):
+    """Generated data in a per-session folder (never the user's cache)."""
+    root = tmp_path_factory.mktemp("dll_data")
+    old = os.environ.get("DEEPLAB_LOSSES_DATA")
+    os.environ["DEEPLAB_LOSSES_DATA"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("DEEPLAB_LOSSES_DATA", None)
+    else:
+        os.environ["DEEPLAB_LOSSES_DATA"] = old
+
+
+@pytest.fixture
+def one_thread_dll():
+    """One intra-op thread for small models on a shared 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

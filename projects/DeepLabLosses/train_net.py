@@ -1,0 +1,33 @@
+#!/usr/bin/env python
+"""Train / evaluate DeepLab with CE, + Level Set loss, + SEMEDA, + Sobel (configs/), detectron2-style.
+
+    python projects/DeepLabLosses/train_net.py --config-file projects/DeepLabLosses/configs/quickstart/deeplab_v3_plus_shapes_ls.yaml
+    python projects/DeepLabLosses/train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS model_final.pth
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import deeplab_losses  # noqa: E402,F401  (registers heads, backbone, datasets)
+from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
+from detectron2.engine import default_argument_parser, launch  # noqa: E402
+
+from deeplab_losses.engine import Trainer, setup_cfg  # noqa: E402
+
+
+def main(args):
+    cfg = setup_cfg(args.config_file, args.opts, args=args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return Trainer.test(cfg, model)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))
