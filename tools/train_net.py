@@ -6,11 +6,11 @@
     python tools/train_net.py --config-file CONFIG --dataset-folder balloon=/data/balloon \
         DATASETS.TRAIN "('balloon_train',)" DATASETS.TEST "('balloon_val',)" MODEL.ROI_HEADS.NUM_CLASSES 1
     python tools/train_net.py --config-file CONFIG --num-gpus 8
+    python tools/train_net.py --config-file CONFIG --num-gpus 2 --dist-backend gloo   # 2 CPU processes
 """
 import levelset_rcnn  # noqa: F401  (first: registers heads, datasets and detectron2._C when missing)
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import launch
-from levelset_rcnn.engine import Trainer, argument_parser
+from levelset_rcnn.engine import Trainer, argument_parser, launch
 from levelset_rcnn.engine.defaults import default_setup_from_args
 
 
@@ -27,5 +27,6 @@ def main(args):
 
 if __name__ == "__main__":
     args = argument_parser(__doc__).parse_args()
+    # detectron2's launch with NCCL on GPUs; gloo CPU workers otherwise (--dist-backend, default auto)
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+           dist_url=args.dist_url, args=(args,), backend=args.dist_backend)

@@ -1,3 +1,4 @@
-from .defaults import Trainer, argument_parser, check_dataset_classes, setup_cfg
+from .defaults import CPUAMPTrainer, Trainer, argument_parser, check_dataset_classes, setup_cfg
+from .launch import launch
 
-__all__ = ["Trainer", "argument_parser", "check_dataset_classes", "setup_cfg"]
+__all__ = ["CPUAMPTrainer", "Trainer", "argument_parser", "check_dataset_classes", "launch", "setup_cfg"]

@@ -1,15 +1,22 @@
 """Training entry points shared by ``tools/train_net.py`` and the quickstart: config set-up and Trainer."""
 import logging
 import os
+import time
+import weakref
 
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, default_argument_parser, default_setup
+from detectron2.engine.train_loop import TrainerBase
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+from torch.nn.parallel import DistributedDataParallel
 
 from ..config import add_levelset_rcnn_config
 
-__all__ = ["argument_parser", "setup_cfg", "Trainer", "check_dataset_classes"]
+__all__ = ["argument_parser", "setup_cfg", "Trainer", "check_dataset_classes", "CPUAMPTrainer", "create_ddp_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +32,13 @@ def argument_parser(epilog=None):
         help="register every split of a COCO-format (annotations/instances_<split>.json + <split>/) or "
         "VIA-format (<split>/via_region_data.json) folder as PREFIX_<split>; use the names in "
         "DATASETS.TRAIN / DATASETS.TEST",
+    )
+    parser.add_argument(
+        "--dist-backend",
+        default="auto",
+        choices=["auto", "nccl", "gloo"],
+        help="torch.distributed backend when --num-gpus > 1: auto = nccl with CUDA, gloo on the CPU "
+        "(then --num-gpus is the number of CPU worker processes)",
     )
     return parser
 
@@ -84,8 +98,87 @@ def check_dataset_classes(dataset_names, num_classes):
                     )
 
 
+def create_ddp_model(model, **kwargs):
+    """Wrap in DistributedDataParallel when there are several processes: ``device_ids`` = the local rank
+    on a GPU, none for a CPU model (detectron2 v0.6 always passes ``device_ids``, which DDP rejects for CPU
+    modules)."""
+    if comm.get_world_size() == 1:
+        return model
+    if "device_ids" not in kwargs and next(model.parameters()).device.type == "cuda":
+        kwargs["device_ids"] = [comm.get_local_rank()]
+    return DistributedDataParallel(model, **kwargs)
+
+
+class CPUAMPTrainer(SimpleTrainer):
+    """Mixed precision on the CPU: the forward runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``.
+
+    bfloat16 has float32's exponent range, so no loss scaling is needed (detectron2's AMPTrainer uses CUDA
+    float16 with a GradScaler and asserts CUDA). The level-set math still runs in float32 inside
+    (``levelset_rcnn.layers.level_set.float32``). Backward and the optimizer step run outside autocast.
+    """
+
+    def __init__(self, model, data_loader, optimizer, dtype=torch.bfloat16):
+        super().__init__(model, data_loader, optimizer)
+        self.dtype = dtype
+
+    def run_step(self):
+        assert self.model.training, "[CPUAMPTrainer] model was changed to eval mode!"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        with torch.autocast("cpu", dtype=self.dtype):
+            loss_dict = self.model(data)
+        if isinstance(loss_dict, torch.Tensor):
+            losses, loss_dict = loss_dict, {"total_loss": loss_dict}
+        else:
+            losses = sum(loss_dict.values())
+        self.optimizer.zero_grad()
+        losses.backward()
+        self._write_metrics(loss_dict, data_time)
+        self.optimizer.step()
+
+
+def build_step_trainer(cfg, model, data_loader, optimizer):
+    """SimpleTrainer; with ``SOLVER.AMP.ENABLED`` detectron2's AMPTrainer (float16 + GradScaler) on CUDA and
+    :class:`CPUAMPTrainer` (bfloat16) on the CPU. A CUDA ``MODEL.DEVICE`` without a GPU is a clear error."""
+    if not cfg.SOLVER.AMP.ENABLED:
+        return SimpleTrainer(model, data_loader, optimizer)
+    device = torch.device(cfg.MODEL.DEVICE)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("SOLVER.AMP.ENABLED with MODEL.DEVICE=cuda, but no GPU is available")
+        return AMPTrainer(model, data_loader, optimizer)
+    if device.type == "cpu":
+        logger.info("SOLVER.AMP.ENABLED on the CPU: bfloat16 autocast (no loss scaling)")
+        return CPUAMPTrainer(model, data_loader, optimizer)
+    raise RuntimeError(f"SOLVER.AMP.ENABLED is supported on cuda and cpu, not MODEL.DEVICE={cfg.MODEL.DEVICE!r}")
+
+
 class Trainer(DefaultTrainer):
-    """detectron2's DefaultTrainer with LevelSet R-CNN's evaluators and a dataset class check."""
+    """detectron2's DefaultTrainer with LevelSet R-CNN's evaluators and a dataset class check.
+
+    Also: DistributedDataParallel for CPU processes (gloo, :mod:`levelset_rcnn.engine.launch`) and
+    ``SOLVER.AMP.ENABLED`` on the CPU (bfloat16, :class:`CPUAMPTrainer`); on CUDA the same as detectron2.
+    """
+
+    def __init__(self, cfg):
+        # DefaultTrainer.__init__, with the DDP wrapper and the AMP trainer chosen by device.
+        TrainerBase.__init__(self)
+        d2_logger = logging.getLogger("detectron2")
+        if not d2_logger.isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False)
+        self._trainer = build_step_trainer(cfg, model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -1,8 +1,10 @@
 from .level_set import (
     at_least_float32,
+    chan_vese_data_term,
     chan_vese_energy,
     curvature,
     dirac,
+    feature_squared_norm,
     float32,
     gradient_magnitude,
     heaviside,

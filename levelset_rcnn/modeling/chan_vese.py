@@ -3,13 +3,14 @@ import torch
 from torch import nn
 
 from ..layers.level_set import (
+    at_least_float32,
+    chan_vese_data_term,
     curvature,
     dirac,
-    at_least_float32,
+    FeatureProjections,
     float32,
     heaviside,
     region_means,
-    squared_distances_to_means,
 )
 
 __all__ = ["ChanVeseRefinement", "split_hyperparameters"]
@@ -82,23 +83,22 @@ class ChanVeseRefinement(nn.Module):
             features = at_least_float32(features).to(phi.dtype)
             hp = split_hyperparameters(at_least_float32(hparams).to(phi.dtype), self.num_iterations)
             r = phi.shape[0]
-            lambda1 = hp["lambda1"].reshape(r, 1, 1, 1)
-            lambda2 = hp["lambda2"].reshape(r, 1, 1, 1)
             mu = hp["mu"].reshape(r, 1, 1, 1)
             eps_all = hp["eps"].clamp_min(self.min_eps)
-            feature_sqnorm = (features * features).sum(dim=1, keepdim=True)
+            projections = FeatureProjections(features)  # fused backward w.r.t. F (see its docstring)
+            feature_sqnorm = projections.squared_norm()  # once: (R, 1, H, W)
             phis = []
             for n in range(self.num_iterations):
                 eps = eps_all[:, n].reshape(r, 1, 1, 1)
                 dt = hp["dt"][:, n].reshape(r, 1, 1, 1)
-                c1, c2 = region_means(features, heaviside(phi, eps))
+                c1, c2 = region_means(projections, heaviside(phi, eps))  # Eq. 9, one read of F
                 if not self.region_means_gradient:
                     c1, c2 = c1.detach(), c2.detach()
-                d1, d2 = squared_distances_to_means(
-                    features, c1, c2, feature_sqnorm=feature_sqnorm, normalize=self.normalize_data_term
-                )
-                kappa = curvature(phi, self.gradient_stabilizer)
-                phi = phi + dt * dirac(phi, eps) * (mu * kappa - lambda1 * d1 + lambda2 * d2)
+                # −λ1‖F − c1‖² + λ2‖F − c2‖² (÷ C), one read of F
+                force = chan_vese_data_term(projections, c1, c2, hp["lambda1"], hp["lambda2"],
+                                            feature_sqnorm=feature_sqnorm, normalize=self.normalize_data_term)
+                force = torch.addcmul(force, mu, curvature(phi, self.gradient_stabilizer))
+                phi = torch.addcmul(phi, dirac(phi, eps), force * dt)  # Eq. 7
                 phis.append(phi)
         return phis
 

@@ -62,12 +62,27 @@ class ChanVeseFeatureHead(nn.Module):
         """``(R, C_in, s, s)`` → ``(R, C, S, S)`` in [−1, 1]."""
         x = self.stem(x)
         for deconv in self.upsample:
-            x = torch.relu(deconv(x))
+            x = deconv2x2_relu(deconv, x)
         if x.shape[-1] != self.resolution and x.shape[0] > 0:
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
         elif x.shape[0] == 0:
             x = x.new_zeros((0, x.shape[1], self.resolution, self.resolution)) + x.sum() * 0
-        return torch.tanh(self.predictor(x))
+        return torch.tanh_(self.predictor(x))
+
+
+def deconv2x2_relu(deconv, x):
+    """ReLU(ConvTranspose2d(kernel 2, stride 2)(x)) computed as one 1×1 convolution to 4·C_out channels, an
+    in-place ReLU and a pixel shuffle: the same weights and the same result (out[o, 2i+a, 2j+b] =
+    Σ_c W[c, o, a, b] x[c, i, j] + b[o]), but a plain matrix product instead of the CPU's slow transposed
+    convolution, and no extra full-size temporaries at the output resolution (benchmarks/benchmark.py)."""
+    weight = deconv.weight  # (C_in, C_out, 2, 2)
+    if (x.shape[0] == 0  # pixel_shuffle's backward mis-shapes empty batches; the plain path handles R = 0
+            or tuple(deconv.kernel_size) != (2, 2) or tuple(deconv.stride) != (2, 2) or tuple(deconv.padding) != (0, 0)):
+        return torch.relu(deconv(x))
+    c_in, c_out = weight.shape[:2]
+    as_conv = weight.permute(1, 2, 3, 0).reshape(c_out * 4, c_in, 1, 1)
+    bias = deconv.bias.repeat_interleave(4) if deconv.bias is not None else None
+    return F.pixel_shuffle(torch.relu_(F.conv2d(x, as_conv, bias)), 2)
 
 
 def build_chan_vese_feature_head(cfg, input_shape):

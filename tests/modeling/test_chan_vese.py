@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from chan_vese_reference import reference_chan_vese
 from levelset_rcnn.layers import chan_vese_energy
 from levelset_rcnn.modeling.chan_vese import ChanVeseRefinement, split_hyperparameters
 
@@ -74,7 +75,7 @@ def test_gradcheck_wrt_phi0_features_and_hyperparameters():
     def fn(p, f, h):
         return module(p, f, h)[-1]
 
-    assert torch.autograd.gradcheck(fn, (phi0, feats, hp), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(fn, (phi0, feats, hp), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_update_is_o1_at_initialisation():
@@ -135,3 +136,136 @@ def test_shape_errors_are_clear():
         module(torch.zeros(2, 1, 8, 8), torch.zeros(2, 3, 9, 8), torch.ones(2, 5))
     with pytest.raises(ValueError, match="num_iterations"):
         ChanVeseRefinement(num_iterations=0)
+
+
+def _realistic_inputs(r=3, c=64, s=40, n=3, seed=0, dtype=torch.float32):
+    """Inputs like the model's: tanh-bounded features, a TSDF-like φ0, hyperparameters in (0, 2)."""
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.tanh(torch.randn(r, c, s, s, generator=g)).to(dtype)
+    yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float64), torch.arange(s, dtype=torch.float64),
+                            indexing="ij")
+    radius = torch.tensor([6.0, 10.0, 14.0, 8.0])[:r, None, None]
+    phi0 = ((radius - torch.sqrt((yy - s / 2) ** 2 + (xx - s / 2) ** 2)) / 4.0).clamp(-1, 1)
+    phi0 = (phi0[:, None] + 0.05 * torch.randn(r, 1, s, s, generator=g, dtype=torch.float64)).to(dtype)
+    hp = (0.5 + torch.rand(r, 2 * n + 3, generator=g)).to(dtype)
+    return phi0, feats, hp
+
+
+def test_fast_path_matches_the_direct_reference_values_and_gradients():
+    """Eqs. 7–9 written out naively (tests/modeling/chan_vese_reference.py) vs the module, both float32:
+    values and gradients of a mean loss agree within 1e-5. Since the φ0 gradient sums over every pixel
+    (through the region means), float32 rounding alone is ~1e-5 of its largest value in either
+    implementation; so in addition the fast path must be no less accurate than the float32 reference,
+    measured against the float64 reference."""
+    n = 3
+    phi0, feats, hp = _realistic_inputs(n=n)
+
+    def run(fn, dtype):
+        inputs = [t.clone().to(dtype).requires_grad_() for t in (phi0, feats, hp)]
+        phis = fn(*inputs)
+        weights = torch.linspace(-1, 1, phis[-1].numel(), dtype=dtype).reshape(phis[-1].shape)
+        loss = sum((p * weights).mean() for p in phis)
+        return [p.detach() for p in phis], torch.autograd.grad(loss, inputs)
+
+    fast = run(lambda p, f, h: ChanVeseRefinement(num_iterations=n)(p, f, h), torch.float32)
+    ref = run(lambda p, f, h: reference_chan_vese(p, f, h, n), torch.float32)
+    exact = run(lambda p, f, h: reference_chan_vese(p, f, h, n), torch.float64)
+    for a, b in zip(fast[0], ref[0]):
+        assert a.dtype == torch.float32
+        assert (a - b).abs().max().item() < 1e-5
+    for name, a, b, e in zip(["phi0", "features", "hparams"], fast[1], ref[1], exact[1]):
+        assert a.dtype == torch.float32 and e.abs().max() > 0
+        assert (a - b).abs().max().item() < 1e-5, name
+        err_fast = (a.double() - e).abs().max().item()
+        err_ref = (b.double() - e).abs().max().item()
+        assert err_fast <= 2 * err_ref + 1e-6 * e.abs().max().item(), (name, err_fast, err_ref)
+
+
+def test_fused_and_plain_backward_agree_and_the_graph_can_be_reused():
+    n = 2
+    phi0, feats, hp = _realistic_inputs(r=2, c=8, s=16, n=n, dtype=torch.float64)
+    feats.requires_grad_()
+    module = ChanVeseRefinement(num_iterations=n)
+    loss = module(phi0, feats, hp)[-1].pow(2).sum()
+    (fused,) = torch.autograd.grad(loss, feats, retain_graph=True)
+    (again,) = torch.autograd.grad(loss, feats)  # the fused backward keeps no state between passes
+    phis = reference_chan_vese(phi0, feats, hp, n)
+    (plain,) = torch.autograd.grad(phis[-1].pow(2).sum(), feats)
+    assert torch.allclose(fused, plain, atol=1e-10) and torch.allclose(again, fused)
+
+
+def _saved_bytes(module, phi0, feats, hp):
+    """Bytes of the distinct storages saved for backward, excluding the storage of F itself."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(phi0, feats, hp)
+    storages.pop(feats.untyped_storage().data_ptr(), None)
+    return sum(storages.values())
+
+
+def test_saved_bytes_per_iteration_do_not_grow_with_the_channels():
+    """Measured: memory kept for backward per unrolled iteration is O(H·W), the same for C = 8 and C = 64."""
+    r, s = 2, 32
+
+    def per_iteration(c):
+        sizes = []
+        for n in (1, 3):
+            feats = torch.randn(r, c, s, s, requires_grad=True)
+            phi0 = torch.randn(r, 1, s, s, requires_grad=True)
+            hp = torch.ones(r, 2 * n + 3, requires_grad=True)
+            sizes.append(_saved_bytes(ChanVeseRefinement(num_iterations=n), phi0, feats, hp))
+        return (sizes[1] - sizes[0]) / 2
+
+    small, large = per_iteration(8), per_iteration(64)
+    map_bytes = r * s * s * 4
+    assert large <= small + r * 64 * 4 * 8  # only the (R, C) mean vectors may grow with C
+    assert large < 40 * map_bytes  # a few dozen (R, 1, H, W) maps, never one (R, C, H, W) = 64 maps
+
+
+def test_autocast_bfloat16_keeps_level_set_math_in_float32():
+    """Under CPU autocast (bfloat16) the outputs are finite float32 and every tensor the unrolled steps save
+    for backward is float32 (the level-set internals run in float32)."""
+    n = 3
+    phi0, feats, hp = _realistic_inputs(r=2, c=16, s=24, n=n)
+    conv = torch.nn.Conv2d(16, 16, 1)
+    dtypes = set()
+
+    def pack(t):
+        dtypes.add(t.dtype)
+        return t
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats_bf16 = conv(feats)  # a bfloat16 producer, as the feature head under autocast
+        assert feats_bf16.dtype == torch.bfloat16
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            phis = ChanVeseRefinement(num_iterations=n)(phi0.bfloat16(), feats_bf16, hp.bfloat16())
+    assert dtypes == {torch.float32}
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in phis)
+    phis[-1].sum().backward()
+    assert torch.isfinite(conv.weight.grad).all()
+
+
+def test_feature_head_deconv_as_matrix_product_matches_conv_transpose():
+    """The Chan-Vese feature head's ReLU(ConvTranspose2d(k=2, s=2)) as 1×1 conv + pixel shuffle: same
+    values and gradients as the transposed convolution (also for zero RoIs)."""
+    from detectron2.layers import ConvTranspose2d
+
+    from levelset_rcnn.modeling.feature_head import deconv2x2_relu
+
+    torch.manual_seed(0)
+    deconv = ConvTranspose2d(6, 5, kernel_size=2, stride=2).double()
+    for r in (3, 0):
+        x = torch.randn(r, 6, 7, 7, dtype=torch.float64, requires_grad=True)
+        fast = deconv2x2_relu(deconv, x)
+        plain = torch.relu(deconv(x))
+        assert fast.shape == plain.shape == (r, 5, 14, 14) and torch.allclose(fast, plain)
+        weights = torch.randn_like(plain)
+        g_fast = torch.autograd.grad((fast * weights).sum(), [x, deconv.weight, deconv.bias], allow_unused=True)
+        g_plain = torch.autograd.grad((plain * weights).sum(), [x, deconv.weight, deconv.bias], allow_unused=True)
+        for a, b in zip(g_fast, g_plain):
+            assert torch.allclose(a, b)
