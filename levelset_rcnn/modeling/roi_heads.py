@@ -1,4 +1,5 @@
 """LevelSetROIHeads: Mask R-CNN's ROI heads with the LevelSet R-CNN mask branch (section 4, Fig. 1)."""
+import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
@@ -28,7 +29,14 @@ class LevelSetROIHeads(StandardROIHeads):
     ``detector_postprocess``; with ``INFERENCE_INITIAL_MASKS`` also ``pred_masks_initial`` = H(φ0) at S×S
     (not pasted: RoI frame, ``(N, 1, S, S)``) and ``pred_levelset_hparams`` ``(N, 2N + 3)``.
     With ``MODEL.LEVELSET.CHAN_VESE_ON = False`` only φ0 is used (TSDF-only ablation).
+
+    Opt-in (for visualisation, e.g. ``tools/demo.py --levelset-view``): set ``roi_heads.inference_levelsets =
+    True`` and inference also returns ``pred_levelsets`` ``(N, N_iter + 1, S, S)``: φ0, φ1, …, φN in the RoI
+    frame (float32 TSDFs, φ > 0 inside).
     """
+
+    #: opt-in: return every level set φ0 … φN at inference as ``pred_levelsets`` (off: no extra memory)
+    inference_levelsets = False
 
     @configurable
     def __init__(self, *, hyperparameter_head=None, feature_head=None, refinement=None, resolution=112,
@@ -130,4 +138,8 @@ class LevelSetROIHeads(StandardROIHeads):
             if hparams is not None:
                 for inst, hp in zip(instances, hparams.split(counts)):
                     inst.pred_levelset_hparams = hp
+        if self.inference_levelsets:
+            levelsets = torch.cat([phi0.float()] + [p.float() for p in phis], dim=1)  # (R, N + 1, S, S): φ0 … φN
+            for inst, phi in zip(instances, levelsets.split(counts)):
+                inst.pred_levelsets = phi
         return instances
