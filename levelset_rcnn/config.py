@@ -63,4 +63,29 @@ def add_levelset_rcnn_config(cfg):
     # "MaskRCNNLevelSetLossHead"): phi = P - 0.5, tanh Heaviside, region means of the ground-truth mask.
     cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_WEIGHT = 1e-3
     cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_EPS = 0.05
+
+    add_boundary_eval_config(cfg)
+    return cfg
+
+
+def add_boundary_eval_config(cfg):
+    """Keys of the boundary metrics (levelset_rcnn.evaluation), under ``TEST.*``; harmless to call twice.
+
+    ``TEST.EXTRA_EVALUATORS`` lists evaluators that ``build_evaluator`` runs next to the dataset's own
+    (COCO / LVIS / Cityscapes) evaluator, on the same predictions:
+
+    * ``"boundary_ap"``: Boundary AP (Cheng et al., CVPR 2021), COCO AP whose match criterion is
+      min(mask IoU, boundary IoU), computed by faster-coco-eval (``iouType="boundary"``);
+    * ``"boundary_f1"``: AF1 / AF2 of LevelSet R-CNN (section 5, Table 5): boundary F1 of the true positives
+      at IoU 0.50:0.05:0.95, averaged over matches, classes and thresholds.
+    """
+    if "EXTRA_EVALUATORS" in cfg.TEST:
+        return cfg
+    cfg.TEST.EXTRA_EVALUATORS = []
+    cfg.TEST.BOUNDARY_AP = CN()
+    # Boundary width as a fraction of the image diagonal (Cheng et al.: 0.02).
+    cfg.TEST.BOUNDARY_AP.DILATION_RATIO = 0.02
+    cfg.TEST.BOUNDARY_F1 = CN()
+    # Pixel tolerances of the boundary F1 (paper: 1 and 2 -> AF1, AF2).
+    cfg.TEST.BOUNDARY_F1.TOLERANCES = [1, 2]
     return cfg

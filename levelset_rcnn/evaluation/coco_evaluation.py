@@ -161,29 +161,81 @@ def _ensure_thing_metadata(dataset_name):
         DatasetCatalog.get(dataset_name)
 
 
+#: Names accepted in ``cfg.TEST.EXTRA_EVALUATORS``.
+EXTRA_EVALUATOR_NAMES = ("boundary_ap", "boundary_f1")
+
+
+def build_extra_evaluators(cfg, dataset_name, output_folder=None):
+    """The evaluators named in ``cfg.TEST.EXTRA_EVALUATORS`` (see :func:`levelset_rcnn.config.add_boundary_eval_config`).
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    from .boundary_ap import BoundaryAPEvaluator
+    from .boundary_f1 import BoundaryF1Evaluator
+
+    names = list(cfg.TEST.get("EXTRA_EVALUATORS", []) or [])
+    max_dets = cfg.TEST.DETECTIONS_PER_IMAGE
+    evaluators = []
+    for name in names:
+        if name == "boundary_ap":
+            evaluators.append(
+                BoundaryAPEvaluator(
+                    dataset_name, True, output_folder, dilation_ratio=cfg.TEST.BOUNDARY_AP.DILATION_RATIO,
+                    max_dets_per_image=max(100, max_dets),
+                )
+            )
+        elif name == "boundary_f1":
+            evaluators.append(
+                BoundaryF1Evaluator(
+                    dataset_name, True, output_folder, tolerances=cfg.TEST.BOUNDARY_F1.TOLERANCES,
+                    max_dets_per_image=max(100, max_dets),
+                )
+            )
+        else:
+            raise ValueError(
+                f"cfg.TEST.EXTRA_EVALUATORS: unknown evaluator {name!r}; known: {list(EXTRA_EVALUATOR_NAMES)}"
+            )
+    return evaluators
+
+
 def build_evaluator(cfg, dataset_name, output_folder=None):
     """Evaluator for ``dataset_name``, chosen by its metadata's ``evaluator_type``.
 
     * ``"coco"``: :class:`LevelSetCOCOEvaluator` (tasks bbox + segm when ``cfg.MODEL.MASK_ON``, else bbox);
     * ``"lvis"``: detectron2's ``LVISEvaluator``;
-    * ``"cityscapes_instance"``: detectron2's ``CityscapesInstanceEvaluator``;
+    * ``"cityscapes_instance"``: :class:`~levelset_rcnn.evaluation.cityscapes_evaluation.CityscapesInstanceEvaluator`
+      (cityscapesscripts' evaluator, detectron2's protocol);
     * any other type, when the metadata has a ``json_file``: :class:`LevelSetCOCOEvaluator`.
 
+    With ``cfg.TEST.EXTRA_EVALUATORS`` (e.g. ``["boundary_ap", "boundary_f1"]``) and ``cfg.MODEL.MASK_ON``, those
+    evaluators run next to it on the same predictions (a ``DatasetEvaluators``; their results are under
+    ``"boundary"`` and ``"boundary_f1"``).
+
     Raises:
-        ValueError: for any other dataset.
+        ValueError: for any other dataset, or an unknown extra evaluator.
     """
+    from detectron2.evaluation import DatasetEvaluators
+
+    from .cityscapes_evaluation import CityscapesInstanceEvaluator as LevelSetCityscapesInstanceEvaluator
+
     if output_folder is None:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
     metadata = MetadataCatalog.get(dataset_name)
     evaluator_type = metadata.get("evaluator_type")
     tasks = ("bbox", "segm") if cfg.MODEL.MASK_ON else ("bbox",)
     if evaluator_type == "lvis":
-        return LVISEvaluator(dataset_name, tasks, True, output_folder)
-    if evaluator_type == "cityscapes_instance":
-        return CityscapesInstanceEvaluator(dataset_name)
-    if evaluator_type == "coco" or hasattr(metadata, "json_file"):
-        return LevelSetCOCOEvaluator(dataset_name, tasks, True, output_folder)
-    raise ValueError(
-        f"No evaluator for dataset '{dataset_name}' with evaluator_type={evaluator_type!r}: supported "
-        "types are 'coco', 'lvis', 'cityscapes_instance', or any dataset whose metadata has a 'json_file'."
-    )
+        main = LVISEvaluator(dataset_name, tasks, True, output_folder)
+    elif evaluator_type == "cityscapes_instance":
+        main = LevelSetCityscapesInstanceEvaluator(dataset_name)
+    elif evaluator_type == "coco" or hasattr(metadata, "json_file"):
+        main = LevelSetCOCOEvaluator(dataset_name, tasks, True, output_folder)
+    else:
+        raise ValueError(
+            f"No evaluator for dataset '{dataset_name}' with evaluator_type={evaluator_type!r}: supported "
+            "types are 'coco', 'lvis', 'cityscapes_instance', or any dataset whose metadata has a 'json_file'."
+        )
+    extras = build_extra_evaluators(cfg, dataset_name, output_folder) if cfg.MODEL.MASK_ON else []
+    if not extras:
+        return main
+    return DatasetEvaluators([main] + extras)

@@ -337,7 +337,7 @@ def metadata_only():
 
 
 def test_build_evaluator_other_types(dataset, metadata_only, monkeypatch, tmp_path):
-    cityscapes = metadata_only(evaluator_type="cityscapes_instance")
+    cityscapes = metadata_only(evaluator_type="cityscapes_instance", thing_classes=["car"], gt_dir=str(tmp_path))
     assert isinstance(build_evaluator(_cfg(), cityscapes, str(tmp_path)), CityscapesInstanceEvaluator)
 
     calls = []
