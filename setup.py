@@ -4,7 +4,28 @@
 torch, torchvision and detectron2 are prerequisites that pip cannot resolve by itself (detectron2 is
 installed from source); ``scripts/setup_env.sh`` / ``tools/install_detectron2.py`` install them.
 """
+import shutil
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def model_zoo_configs():
+    """Ship ``configs/`` inside the package (as detectron2 does) so that ``levelset_rcnn.model_zoo`` finds them in a
+    non-editable install: ``levelset_rcnn/model_zoo/configs`` becomes a link to (or, where links fail, a copy of)
+    the repository's ``configs/``. Returns the package_data entries."""
+    source, target = HERE / "configs", HERE / "levelset_rcnn" / "model_zoo" / "configs"
+    if source.is_dir() and not target.exists():
+        try:
+            target.symlink_to(Path("..", "..", "configs"), target_is_directory=True)
+        except OSError:
+            shutil.copytree(source, target)
+    if not target.exists():
+        return []
+    return [str(p.relative_to(target.parent)) for p in target.rglob("*.yaml")]
+
 
 setup(
     name="levelset_rcnn",
@@ -28,5 +49,6 @@ setup(
         "eval": ["lvis", "cityscapesscripts"],
         "test": ["pytest>=7", "pytest-timeout", "lvis", "cityscapesscripts"],
     },
+    package_data={"levelset_rcnn.model_zoo": model_zoo_configs()},
     include_package_data=True,
 )
