@@ -8,8 +8,9 @@
 
 Prints one table (markdown) with times, memory and ratios LevelSet / Mask R-CNN:
 
-1. inference per image at each ``--sizes`` with exactly ``--detections`` detections (score threshold 0,
-   ``TEST.DETECTIONS_PER_IMAGE``; the script checks that both mask branches ran on that many RoIs);
+1. inference per image at each ``--sizes`` with exactly ``--detections`` detections (score threshold −1, so
+   that not even a score that underflows to 0 is dropped, and ``TEST.DETECTIONS_PER_IMAGE``; the script checks
+   that both mask branches ran on that many RoIs);
 2. one training iteration (forward + backward, no optimizer step) and its peak memory: on the CPU the
    peak RSS of a fresh subprocess per model (``resource.getrusage`` ru_maxrss, total and above the RSS after
    building the model), on a GPU ``torch.cuda.max_memory_allocated``;
@@ -100,9 +101,9 @@ def parse_size(text):
 def build_cfg(name, device, detections, quick, levelset_opts=()):
     from levelset_rcnn.engine import setup_cfg
 
-    # Random weights give few confident, overlapping boxes: score threshold 0 and no class-wise NMS at test
+    # Random weights give few confident, overlapping boxes: score threshold -1 (keeps scores that underflow to 0) and no class-wise NMS at test
     # time make every image yield exactly `detections` RoIs for the mask branch (checked after each run).
-    opts = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", str(device), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    opts = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", str(device), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "-1.0",
             "MODEL.ROI_HEADS.NMS_THRESH_TEST", "1.0", "TEST.DETECTIONS_PER_IMAGE", str(detections)]
     if quick:
         opts += QUICK_OPTS

@@ -6,19 +6,11 @@ import pytest
 import torch
 
 import levelset_rcnn  # noqa: F401  (registers heads and the detectron2._C stand-in first)
+from levelset_rcnn.utils.testing import shared_dataset, shared_datasets_dir  # noqa: F401  (used by the tests)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATASETS = Path(os.environ.get("LEVELSET_RCNN_SHARED", REPO_ROOT.parent / "shared")) / "datasets"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-def shared_dataset(name):
-    """Path to ../shared/datasets/<name>, or skip the test with the reason."""
-    path = SHARED_DATASETS / name
-    if not path.is_dir():
-        pytest.skip(f"shared dataset {path} is absent (set LEVELSET_RCNN_SHARED to the folder holding datasets/)")
-    return path
 
 
 @pytest.fixture

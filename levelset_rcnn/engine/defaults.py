@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..config import add_levelset_rcnn_config
 
-__all__ = ["argument_parser", "setup_cfg", "Trainer", "check_dataset_classes", "CPUAMPTrainer", "create_ddp_model"]
+__all__ = ["argument_parser", "setup_cfg", "Trainer", "DeviceAgnosticTrainer", "check_dataset_classes", "CPUAMPTrainer", "create_ddp_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -154,11 +154,12 @@ def build_step_trainer(cfg, model, data_loader, optimizer):
     raise RuntimeError(f"SOLVER.AMP.ENABLED is supported on cuda and cpu, not MODEL.DEVICE={cfg.MODEL.DEVICE!r}")
 
 
-class Trainer(DefaultTrainer):
-    """detectron2's DefaultTrainer with LevelSet R-CNN's evaluators and a dataset class check.
+class DeviceAgnosticTrainer(DefaultTrainer):
+    """detectron2's DefaultTrainer that also trains on the CPU with several processes and with AMP.
 
-    Also: DistributedDataParallel for CPU processes (gloo, :mod:`levelset_rcnn.engine.launch`) and
+    DistributedDataParallel for CPU processes (gloo, :mod:`levelset_rcnn.engine.launch`) and
     ``SOLVER.AMP.ENABLED`` on the CPU (bfloat16, :class:`CPUAMPTrainer`); on CUDA the same as detectron2.
+    Base of :class:`Trainer` and of the DeepLabLosses project's trainer.
     """
 
     def __init__(self, cfg):
@@ -179,6 +180,10 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+
+class Trainer(DeviceAgnosticTrainer):
+    """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators and a dataset class check."""
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

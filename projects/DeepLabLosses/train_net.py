@@ -11,7 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deeplab_losses  # noqa: E402,F401  (registers heads, backbone, datasets)
 from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
-from detectron2.engine import default_argument_parser, launch  # noqa: E402
+from detectron2.engine import default_argument_parser  # noqa: E402
+
+from levelset_rcnn.engine.launch import launch  # noqa: E402  (detectron2's launch on GPUs, gloo CPU workers otherwise)
 
 from deeplab_losses.engine import Trainer, setup_cfg  # noqa: E402
 
@@ -28,6 +30,9 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    parser = default_argument_parser()
+    parser.add_argument("--dist-backend", default="auto", choices=["auto", "nccl", "gloo"],
+                        help="torch.distributed backend for --num-gpus > 1 (auto: nccl with CUDA, else gloo on the CPU)")
+    args = parser.parse_args()
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+           dist_url=args.dist_url, args=(args,), backend=args.dist_backend)

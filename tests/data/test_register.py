@@ -19,20 +19,11 @@ from levelset_rcnn.data import (
     register_via_dataset,
 )
 from levelset_rcnn.data import register as register_module
+from levelset_rcnn.utils.testing import shared_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def shared_dataset(name, marker):
-    env = os.environ.get("LEVELSET_RCNN_SHARED")
-    if env:
-        base = Path(env) / "datasets" if (Path(env) / "datasets").is_dir() else Path(env)
-    else:
-        base = REPO_ROOT.parent / "shared" / "datasets"
-    folder = base / name
-    if not (folder / marker).is_file():
-        pytest.skip(f"shared dataset '{name}' not found at {folder} (set LEVELSET_RCNN_SHARED to the shared folder)")
-    return folder
 
 
 @pytest.fixture

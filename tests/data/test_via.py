@@ -15,24 +15,13 @@ from detectron2.structures import BoxMode
 from pycocotools.coco import COCO
 
 from levelset_rcnn.data import convert_via_to_coco, load_via_json
+from levelset_rcnn.utils.testing import shared_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def shared_datasets_dir():
-    """``$LEVELSET_RCNN_SHARED`` (the shared folder, or its ``datasets`` folder) or ``<repo>/../shared/datasets``."""
-    env = os.environ.get("LEVELSET_RCNN_SHARED")
-    if env:
-        env = Path(env)
-        return env / "datasets" if (env / "datasets").is_dir() else env
-    return REPO_ROOT.parent / "shared" / "datasets"
-
-
 def balloon_dir():
-    folder = shared_datasets_dir() / "balloon"
-    if not (folder / "train" / "via_region_data.json").is_file():
-        pytest.skip(f"balloon dataset not found at {folder} (set LEVELSET_RCNN_SHARED to the shared folder)")
-    return folder
+    return shared_dataset("balloon", "train/via_region_data.json")
 
 
 def _write_image(path, size=(40, 30)):

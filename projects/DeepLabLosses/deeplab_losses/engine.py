@@ -7,9 +7,11 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.data import DatasetMapper, MetadataCatalog, build_detection_train_loader
 from detectron2.data import transforms as T
-from detectron2.engine import DefaultTrainer, default_setup
+from detectron2.engine import default_setup
 from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
 from detectron2.projects.deeplab import build_lr_scheduler as build_deeplab_lr_scheduler
+
+from levelset_rcnn.engine.defaults import DeviceAgnosticTrainer
 
 from .config import add_deeplab_losses_config
 from .evaluation import BoundarySemSegEvaluator
@@ -39,9 +41,10 @@ def check_losses_ready(model):
         aux.check_ready()
 
 
-class Trainer(DefaultTrainer):
-    """detectron2's DefaultTrainer with DeepLab's data augmentation and poly LR, SemSegEvaluator +
-    BoundarySemSegEvaluator, and a SEMEDA readiness check before training starts."""
+class Trainer(DeviceAgnosticTrainer):
+    """detectron2's DefaultTrainer (device-agnostic: several CPU processes with gloo, CPU AMP; see
+    :class:`levelset_rcnn.engine.defaults.DeviceAgnosticTrainer`) with DeepLab's data augmentation and poly LR,
+    SemSegEvaluator + BoundarySemSegEvaluator, and a SEMEDA readiness check before training starts."""
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

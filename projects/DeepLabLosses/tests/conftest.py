@@ -11,18 +11,10 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 import deeplab_losses  # noqa: E402,F401  (registers heads, backbone, datasets)
+from levelset_rcnn.utils.testing import shared_dataset as dll_shared_dataset  # noqa: E402,F401
 
-DLL_SHARED_DATASETS = Path(os.environ.get("LEVELSET_RCNN_SHARED", PROJECT_ROOT.parent.parent.parent / "shared")) / "datasets"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-def dll_shared_dataset(name):
-    """Path to ../shared/datasets/<name>, or skip the test with the reason."""
-    path = DLL_SHARED_DATASETS / name
-    if not path.is_dir():
-        pytest.skip(f"shared dataset {path} is absent (set LEVELSET_RCNN_SHARED to the folder holding datasets/)")
-    return path
 
 
 @pytest.fixture
