@@ -55,6 +55,11 @@ def add_levelset_rcnn_config(cfg):
     # remaining factor to RESOLUTION is bilinear upsampling followed by a 1x1 conv to NUM_CHANNELS.
     _C.FEATURE_HEAD.CONV_DIMS = [256, 128, 64]
     _C.FEATURE_HEAD.NORM = ""
+    # How the 1x1 conv output x becomes F. "tanh": F = tanh(x), each channel in [-1, 1]; with the predictor's
+    # small initialisation |F| is about 0.01 at the start. "unit_norm": F = sqrt(C) * x / |x| per pixel
+    # (|x| over the C channels, guarded), so |F - c|^2 / C is O(1) from the first iteration and training cannot
+    # shrink the data term to nothing (see docs/RESULTS.md, "Why the Chan-Vese steps change nothing yet").
+    _C.FEATURE_HEAD.OUTPUT = "tanh"
 
     # Keys for the Mask R-CNN baselines and ablations (levelset_rcnn.modeling.mask_heads):
     # output side of "HighResMaskRCNNConvUpsampleHead" (the 112x112 Mask R-CNN ablation).

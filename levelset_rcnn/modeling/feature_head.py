@@ -21,14 +21,21 @@ class ChanVeseFeatureHead(nn.Module):
     """A 3×3 conv at the pooled resolution, then one 2× transposed-conv stage per ``CONV_DIMS`` entry
     (14 → 28 → 56 → 112 with the default three), bilinear resizing to S if needed, and a 1×1 conv to C.
 
-    The output is bounded by tanh (each channel in [−1, 1]), so ‖F − c‖²/C ≤ 4: the data terms of Eq. 8 stay
-    O(1) whatever the training does to the features (DESIGN_NOTES "Keep every term O(1)"). The expensive
-    work is kept at low resolution: at S×S there is only a transposed conv and a 1×1 conv.
+    ``output="tanh"``: F = tanh(x) of the 1×1 conv output x, each channel in [−1, 1], so ‖F − c‖²/C ≤ 4 (an
+    upper bound only: with the predictor's small initialisation |F| ≈ 0.01 at the start). ``output="unit_norm"``:
+    F = √C · x / ‖x‖ per pixel (norm over the C channels, guarded by 1e-6), so every pixel has ‖F‖² = C and
+    ‖F − c‖²/C is O(1) from the first iteration (DESIGN_NOTES "Keep every term O(1)"). The expensive work is
+    kept at low resolution: at S×S there is only a transposed conv and a 1×1 conv.
     """
 
+    OUTPUTS = ("tanh", "unit_norm")
+
     @configurable
-    def __init__(self, input_shape: ShapeSpec, *, num_channels, conv_dims, resolution, norm=""):
+    def __init__(self, input_shape: ShapeSpec, *, num_channels, conv_dims, resolution, norm="", output="tanh"):
         super().__init__()
+        if output not in self.OUTPUTS:
+            raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.OUTPUT = {output!r}; expected one of {self.OUTPUTS}")
+        self.output = output
         channels = input_shape.channels
         self.resolution = resolution
         self.stem = Conv2d(channels, conv_dims[0], kernel_size=3, padding=1, bias=not norm,
@@ -56,10 +63,11 @@ class ChanVeseFeatureHead(nn.Module):
             "conv_dims": list(head.CONV_DIMS),
             "resolution": cfg.MODEL.LEVELSET.RESOLUTION,
             "norm": head.NORM,
+            "output": head.OUTPUT,
         }
 
     def forward(self, x):
-        """``(R, C_in, s, s)`` → ``(R, C, S, S)`` in [−1, 1]."""
+        """``(R, C_in, s, s)`` → ``(R, C, S, S)``: in [−1, 1] (tanh) or with ‖F‖² = C per pixel (unit_norm)."""
         x = self.stem(x)
         for deconv in self.upsample:
             x = deconv2x2_relu(deconv, x)
@@ -67,7 +75,12 @@ class ChanVeseFeatureHead(nn.Module):
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
         elif x.shape[0] == 0:
             x = x.new_zeros((0, x.shape[1], self.resolution, self.resolution)) + x.sum() * 0
-        return torch.tanh_(self.predictor(x))
+        x = self.predictor(x)
+        if self.output == "tanh":
+            return torch.tanh_(x)
+        x = x.float()  # the norm in float32 also under autocast
+        norm = torch.sqrt(x.square().sum(dim=1, keepdim=True) + 1e-12)
+        return x * (float(x.shape[1]) ** 0.5 / norm)
 
 
 def deconv2x2_relu(deconv, x):
