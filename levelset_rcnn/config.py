@@ -42,8 +42,12 @@ def add_levelset_rcnn_config(cfg):
     _C.HYPERPARAMETER_HEAD = CN()
     # "InstanceHyperparameterHead" (per RoI, section 4.1) or "GlobalHyperparameters" (ablation).
     _C.HYPERPARAMETER_HEAD.NAME = "InstanceHyperparameterHead"
-    _C.HYPERPARAMETER_HEAD.NUM_CONV = 2
-    _C.HYPERPARAMETER_HEAD.CONV_DIM = 256
+    # The paper leaves the head sizes to its supplementary material, which we do not have. These defaults are
+    # sized for speed: with 100 detections the extra heads run on 100 RoIs, and 2 convs of 256 channels here
+    # plus [256, 128, 64] in the feature head made LevelSet R-CNN 1.4-1.5x slower than Mask R-CNN at inference
+    # on the CPU (docs/BENCHMARKS.md). The larger heads are a config override away.
+    _C.HYPERPARAMETER_HEAD.NUM_CONV = 1
+    _C.HYPERPARAMETER_HEAD.CONV_DIM = 64
     _C.HYPERPARAMETER_HEAD.FC_DIM = 256
     _C.HYPERPARAMETER_HEAD.NORM = ""
 
@@ -53,7 +57,8 @@ def add_levelset_rcnn_config(cfg):
     _C.FEATURE_HEAD.NUM_CHANNELS = 64
     # Channels of the conv + 2x-upsampling stages from the pooled RoI features (14x14) upwards; the
     # remaining factor to RESOLUTION is bilinear upsampling followed by a 1x1 conv to NUM_CHANNELS.
-    _C.FEATURE_HEAD.CONV_DIMS = [256, 128, 64]
+    # (Sized for speed, see HYPERPARAMETER_HEAD; the stages at 56x56 and 112x112 dominate the head's cost.)
+    _C.FEATURE_HEAD.CONV_DIMS = [64, 64, 64]
     _C.FEATURE_HEAD.NORM = ""
     # How the 1x1 conv output x becomes F. "tanh": F = tanh(x), each channel in [-1, 1]; with the predictor's
     # small initialisation |F| is about 0.01 at the start. "unit_norm": F = sqrt(C) * x / |x| per pixel
