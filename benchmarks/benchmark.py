@@ -17,7 +17,9 @@ Prints one table (markdown) with times, memory and ratios LevelSet / Mask R-CNN:
 3. the Chan-Vese module alone (N = 3, C = 64, 112×112) against the direct reference implementation of
    Eqs. 7–9 kept in ``tests/modeling/chan_vese_reference.py``: time per RoI, time per iteration relative
    to one full read of F (``F.sum()``), and the bytes saved for backward (``saved_tensors_hooks``);
-4. TSDF target generation (112×112 and 28×28) per training image.
+4. TSDF target generation (112×112 and 28×28) per training image;
+5. (``modules``) where LevelSet R-CNN's inference time goes at the first ``--sizes`` entry: backbone, RPN,
+   box head, initial TSDF head, hyperparameter head, Chan-Vese feature head and refinement.
 
 Protocol: both models are built from ``configs/COCO-InstanceSegmentation/*_R_50_FPN_1x.yaml`` with
 ``MODEL.WEIGHTS ""`` (no download) and the same random initialisation (every parameter the two share — backbone,
@@ -125,7 +127,19 @@ def build_models(device, detections, quick, levelset_opts=()):
     dst = models["levelset"].state_dict()
     shared = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     models["levelset"].load_state_dict(shared, strict=False)
+    for model in models.values():
+        use_anchor_proposals(model)
     return models, len(shared), len(dst)
+
+
+def use_anchor_proposals(model):
+    """Zero the RPN's box deltas. Random deltas stretch most proposals to (clipped) near-identical boxes that
+    NMS collapses to a handful, so the box head would see ~20 proposals instead of POST_NMS_TOPK_TEST (1000) as
+    in a trained model; with zero deltas the proposals are the anchors themselves (random objectness) and the box
+    head runs on the full proposal count, in both models alike."""
+    deltas = model.proposal_generator.rpn_head.anchor_deltas
+    torch.nn.init.zeros_(deltas.weight)
+    torch.nn.init.zeros_(deltas.bias)
 
 
 def make_image(size, device, seed=0):
@@ -197,6 +211,72 @@ def bench_inference(models, sizes, device, repeats, warmup, detections):
     return rows
 
 
+#: (label, attribute path from the model) of the LevelSet R-CNN inference parts timed by ``--parts modules``.
+MODULE_PARTS = (
+    ("backbone", "backbone"),
+    ("RPN", "proposal_generator"),
+    ("box head", "roi_heads.box_head"),
+    ("initial TSDF head (mask head convs)", "roi_heads.mask_head.layers"),
+    ("hyperparameter head", "roi_heads.hyperparameter_head"),
+    ("Chan-Vese feature head", "roi_heads.feature_head"),
+    ("Chan-Vese refinement", "roi_heads.refinement"),
+)
+
+
+def bench_modules(model, size, device, repeats, warmup):
+    """Seconds spent in each part of one LevelSet R-CNN inference (medians over ``repeats``), and the total.
+
+    Each part is timed by wrapping its callable (a module's ``forward`` or a head's ``layers``), with a device
+    synchronisation on both sides on a GPU; what is not listed (pooling, post-processing, mask pasting) is the
+    remainder of the total.
+    """
+    import functools
+
+    batch = [{"image": make_image(size, device), "height": size[0], "width": size[1]}]
+    box_rois = []
+    hook = model.roi_heads.box_head.register_forward_hook(lambda m, i, o: box_rois.append(o.shape[0]))
+    spent = {label: 0.0 for label, _ in MODULE_PARTS}
+    restore = []
+    for label, path in MODULE_PARTS:
+        owner_path, _, attr = path.rpartition(".")
+        owner = functools.reduce(getattr, owner_path.split("."), model) if owner_path else model
+        target = getattr(owner, attr, None)
+        if target is None:
+            continue
+        if isinstance(target, torch.nn.Module):
+            owner, attr, target = target, "forward", target.forward
+
+        def timed_call(*a, _fn=target, _label=label, **k):
+            sync(device)
+            t0 = time.perf_counter()
+            out = _fn(*a, **k)
+            sync(device)
+            spent[_label] += time.perf_counter() - t0
+            return out
+
+        setattr(owner, attr, timed_call)
+        restore.append((owner, attr))
+    model.eval()
+    per_run = {label: [] for label in spent}
+    totals = []
+    try:
+        for rep in range(warmup + repeats):
+            for label in spent:
+                spent[label] = 0.0
+            with torch.no_grad():
+                total, _ = timed(lambda: model(batch), device)
+            if rep >= warmup:
+                totals.append(total)
+                for label, value in spent.items():
+                    per_run[label].append(value)
+    finally:
+        for owner, attr in restore:
+            delattr(owner, attr)  # back to the class's method
+        hook.remove()
+    return {"size": f"{size[0]}x{size[1]}", "total_s": statistics.median(totals), "box_head_rois": box_rois[-1],
+            "parts_s": {label: statistics.median(v) for label, v in per_run.items()}}
+
+
 def training_batch(size, num_instances, device):
     return [{"image": make_image(size, device, seed=1), "height": size[0], "width": size[1],
              "instances": make_instances(size, num_instances, device)}]
@@ -251,6 +331,7 @@ def memory_worker(name, size, num_instances, device_name, quick, threads, levels
     from detectron2.modeling import build_model
 
     model = build_model(build_cfg(name, device, 100, quick, levelset_opts))
+    use_anchor_proposals(model)
     model.train()
     batch = training_batch(size, num_instances, device)
     if device.type == "cuda":
@@ -442,6 +523,17 @@ def fmt_table(results, args):
         add(f"| fast: one iteration / one read of F (target ≤ ~3) | forward **{c['fast_fwd_iter_over_read_F']:.2f}** | "
             f"fwd + bwd {c['fast_fwdbwd_iter_over_read_F']:.2f} | |")
         add("")
+    if "modules" in results:
+        m = results["modules"]
+        add(f"| LevelSet R-CNN inference at {m['size']}: {m['box_head_rois']} proposals, {args.detections} "
+            "RoIs in the mask branch | seconds | share |")
+        add("|---|---|---|")
+        for label, value in m["parts_s"].items():
+            add(f"| {label} | {value:.3f} | {value / m['total_s'] * 100:.1f} % |")
+        rest = m["total_s"] - sum(m["parts_s"].values())
+        add(f"| rest (pooling, post-processing, pasting) | {rest:.3f} | {rest / m['total_s'] * 100:.1f} % |")
+        add(f"| total | {m['total_s']:.3f} | |")
+        add("")
     if "tsdf" in results:
         t = results["tsdf"]
         add("| targets per training image | Mask R-CNN (28×28 crops) | LevelSet R-CNN (TSDF 112 + 28) | "
@@ -466,7 +558,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--chan-vese-rois", type=int, default=16)
-    parser.add_argument("--parts", default="inference,training,memory,chan_vese,tsdf")
+    parser.add_argument("--parts", default="inference,modules,training,memory,chan_vese,tsdf")
     parser.add_argument("--quick", action="store_true", help="tiny images, small backbone, 1 repeat (smoke test)")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     parser.add_argument("--levelset-opts", nargs="*", default=[], metavar="KEY VALUE",
@@ -489,7 +581,7 @@ def main(argv=None):
         args.detections = min(args.detections, 20)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     parts = set(p.strip() for p in args.parts.split(",") if p.strip())
-    unknown = parts - {"inference", "training", "memory", "chan_vese", "tsdf"}
+    unknown = parts - {"inference", "training", "memory", "chan_vese", "tsdf", "modules"}
     if unknown:
         raise SystemExit(f"--parts: unknown {sorted(unknown)}")
     device = torch.device(args.device)
@@ -501,11 +593,13 @@ def main(argv=None):
     results = {"device": desc, "command": "python " + " ".join([os.path.relpath(__file__, REPO)] + (argv or sys.argv[1:]))}
 
     models = None
-    if parts & {"inference", "training", "tsdf"}:
+    if parts & {"inference", "training", "tsdf", "modules"}:
         models, n_shared, n_total = build_models(device, args.detections, args.quick, args.levelset_opts)
         results["shared_parameters"] = f"{n_shared} of {n_total} LevelSet R-CNN tensors copied from Mask R-CNN"
     if "inference" in parts:
         results["inference"] = bench_inference(models, sizes, device, args.repeats, args.warmup, args.detections)
+    if "modules" in parts:
+        results["modules"] = bench_modules(models["levelset"], sizes[0], device, args.repeats, args.warmup)
     if "training" in parts:
         results["training"] = bench_training(models, args.train_size, args.train_instances, device, args.repeats,
                                              args.warmup)

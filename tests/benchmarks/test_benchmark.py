@@ -15,16 +15,20 @@ def benchmark():
 
 
 def test_quick_benchmark_prints_every_table(benchmark, capsys, one_thread):
-    results = benchmark.main(["--quick", "--threads", "1", "--parts", "inference,training,chan_vese,tsdf"])
+    results = benchmark.main(["--quick", "--threads", "1", "--parts", "inference,modules,training,chan_vese,tsdf"])
     out = capsys.readouterr().out
     for row in ["inference per image", "training iteration", "Chan-Vese module", "one read of F",
-                "targets per training image"]:
+                "targets per training image", "Chan-Vese feature head |", "rest (pooling"]:
         assert row in out
     inf = results["inference"][0]
     assert inf["detections"] == 20 and inf["ratio"] > 0  # both mask branches ran on exactly 20 RoIs
     cv = results["chan_vese"]
     # measured, not timed: the fast path keeps far less for backward than the direct reference
     assert cv["memory"]["fast"]["saved_mib_per_roi_without_F"] < cv["memory"]["reference"]["saved_mib_per_roi_without_F"] / 3
+    assert results["modules"]["box_head_rois"] == 200  # POST_NMS_TOPK_TEST of the quick config, as when trained
+    parts = results["modules"]["parts_s"]
+    assert all(v > 0 for v in parts.values()), parts  # every part, the TSDF head's `layers` included, was timed
+    assert sum(parts.values()) < results["modules"]["total_s"]
     assert results["training"]["positive_rois"] > 0 and results["tsdf"]["positive_rois"] > 0
 
 
