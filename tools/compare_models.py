@@ -1,24 +1,33 @@
 #!/usr/bin/env python
-"""Train Mask R-CNN and LevelSet R-CNN the same way on one dataset, evaluate both, write a markdown table.
+"""Train two (or more) models the same way on one dataset, evaluate them, write a markdown table.
 
-Both models use the CPU quickstart configs (``configs/quickstart/{mask,levelset}_rcnn_R_18_FPN_shapes.yaml``:
-ResNet-18-FPN with GroupNorm, trained from scratch) with the same backbone, input size, schedule, data and seeds;
-only the mask branch differs. Each (model, seed) run trains with ``levelset_rcnn.engine.Trainer`` and is then
-evaluated on the test dataset with the project's evaluators: COCO box / mask AP (and the initial-mask AP
-H(phi_0) of LevelSet R-CNN, "segm_initial"), Boundary AP (faster-coco-eval) and AF1 / AF2.
+The models are config files (``--model NAME=CONFIG``, repeatable). By default: the CPU quickstart pair
+(``configs/quickstart/{mask,levelset}_rcnn_R_18_FPN_shapes.yaml``: ResNet-18-FPN with GroupNorm, from scratch).
+Every model gets the same dataset, seeds and, where given on the command line, the same input size and schedule
+(``--iters``, ``--min-size``, ...; without them each config's own schedule is used, so give configs that share it,
+e.g. ``configs/balloon/{mask,levelset}_rcnn_lite0_FPN.yaml``). Each (model, seed) run trains with
+``levelset_rcnn.engine.Trainer`` and is then evaluated on the test dataset with the project's evaluators: COCO box /
+mask AP (and the initial-mask AP H(phi_0) of LevelSet R-CNN, "segm_initial"), Boundary AP (faster-coco-eval) and
+AF1 / AF2.
 
-    # a COCO- or VIA-format folder (registered as PREFIX_<split>), 2 seeds, 300 iterations at shorter side 320
+    # the ImageNet-pretrained EfficientNet-Lite0 pair on balloon, with their own schedule, 2 seeds
+    python tools/compare_models.py --train balloon_train --test balloon_val --seeds 1 2 \\
+        --model "Mask R-CNN=configs/balloon/mask_rcnn_lite0_FPN.yaml" \\
+        --model "LevelSet R-CNN=configs/balloon/levelset_rcnn_lite0_FPN.yaml" --output output/compare/balloon_lite0
+    # any COCO- or VIA-format folder (registered as PREFIX_<split>), the quickstart pair at shorter side 320
     python tools/compare_models.py --dataset-folder balloon=../shared/datasets/balloon \\
         --train balloon_train --test balloon_val --seeds 1 2 --iters 300 --min-size 320 --max-size 512 \\
         --output output/compare/balloon
     # smoke test: a few iterations, one seed
     python tools/compare_models.py --smoke --train levelset_shapes_train --test levelset_shapes_val
 
-Extra ``KEY VALUE`` arguments at the end are config overrides applied to both models. Every run writes
-``<output>/<model>_seed<k>/comparison_metrics.json``; a run whose comparison_metrics.json exists is not redone (delete it, or pass
-``--force``). The table goes to ``<output>/comparison.md`` (mean +- sample std over seeds, and per seed).
-Timing columns are wall-clock on the machine that ran it: median seconds per training iteration (data
-loading included) and mean seconds per test image of the model's forward pass (first image excluded).
+Extra ``KEY VALUE`` arguments at the end are config overrides applied to every model. Every run writes
+``<output>/<name>_seed<k>/comparison_metrics.json`` (with its ``config.yaml`` and log) and keeps it; a run whose
+comparison_metrics.json exists is not redone (delete it, or pass ``--force``), so seeds can run as separate
+processes side by side and a last call with all seeds writes the table. The table goes to
+``<output>/comparison.md`` (mean +- sample std over seeds, and per seed). Timing columns are wall-clock on the
+machine that ran it: median seconds per training iteration (data loading included) and mean seconds per test
+image of the model's forward pass (first image excluded).
 """
 import argparse
 import json
@@ -26,7 +35,7 @@ import logging
 import math
 import os
 import statistics
-import sys
+import re
 import time
 from collections import OrderedDict
 
@@ -41,11 +50,10 @@ from detectron2.utils.logger import setup_logger
 from levelset_rcnn.engine.defaults import Trainer, register_dataset_folders, setup_cfg
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = OrderedDict(
-    [
-        ("mask_rcnn", ("Mask R-CNN", "configs/quickstart/mask_rcnn_R_18_FPN_shapes.yaml")),
-        ("levelset_rcnn", ("LevelSet R-CNN", "configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml")),
-    ]
+#: the default pair: NAME=CONFIG (relative paths are relative to the repository)
+DEFAULT_MODELS = (
+    "Mask R-CNN=configs/quickstart/mask_rcnn_R_18_FPN_shapes.yaml",
+    "LevelSet R-CNN=configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml",
 )
 # (column title, results task, metric name)
 COLUMNS = [
@@ -62,6 +70,7 @@ COLUMNS = [
 ]
 
 logger = logging.getLogger("compare_models")
+_LEGACY_NAMES = {"mask_rcnn": "Mask R-CNN", "levelset_rcnn": "LevelSet R-CNN"}
 
 
 def parse_args(argv=None):
@@ -70,13 +79,16 @@ def parse_args(argv=None):
                    help="register a COCO- or VIA-format folder as PREFIX_<split> (repeatable)")
     p.add_argument("--train", required=True, help="registered training dataset name")
     p.add_argument("--test", required=True, help="registered test dataset name")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--model", action="append", default=None, metavar="NAME=CONFIG", dest="models",
+                   help="a model to compare: its name in the table and its config file (repeatable; default: "
+                   + " and ".join(repr(m) for m in DEFAULT_MODELS) + ")")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--iters", type=int, default=300, help="training iterations (LR steps at 75%% and 90%%)")
-    p.add_argument("--batch", type=int, default=2, help="images per iteration")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--min-size", type=int, default=320, help="shorter side, training and test")
-    p.add_argument("--max-size", type=int, default=512, help="longest side cap")
+    p.add_argument("--iters", type=int, default=None,
+                   help="training iterations (LR steps at 75%% and 90%%); default: each config's schedule")
+    p.add_argument("--batch", type=int, default=None, help="images per iteration (default: the config's)")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the config's)")
+    p.add_argument("--min-size", type=int, default=None, help="shorter side, training and test (default: the config's)")
+    p.add_argument("--max-size", type=int, default=None, help="longest side cap (default: the config's)")
     p.add_argument("--mask-format", choices=["auto", "polygon", "bitmask"], default="auto",
                    help="auto: the dataset metadata's mask_format, else polygon")
     p.add_argument("--output", default="output/compare", help="output folder")
@@ -89,13 +101,39 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.smoke:
         args.seeds = args.seeds[:1]
-        if "--iters" not in (argv if argv is not None else sys.argv):
+        if args.iters is None:
             args.iters = 3
-    if args.iters < 1:
+    if args.iters is not None and args.iters < 1:
         p.error("--iters must be >= 1")
+    try:
+        args.models = parse_models(args.models or DEFAULT_MODELS)
+    except ValueError as e:
+        p.error(str(e))
     if len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds must be distinct, got {args.seeds}")
     return args
+
+
+def parse_models(specs):
+    """``["NAME=CONFIG", ...]`` -> OrderedDict run key -> (NAME, absolute config path); clear errors for a
+    missing ``=``, a missing file or two models with the same name."""
+    models = OrderedDict()
+    for spec in specs:
+        name, sep, config = spec.partition("=")
+        name, config = name.strip(), config.strip()
+        if not sep or not name or not config:
+            raise ValueError(f"--model expects NAME=CONFIG, got {spec!r}")
+        path = config if os.path.isabs(config) else os.path.join(REPO_ROOT, config)
+        if not os.path.isfile(path) and os.path.isfile(config):
+            path = os.path.abspath(config)
+        if not os.path.isfile(path):
+            raise ValueError(f"--model {spec!r}: config file not found: {config}")
+        # run folder key: "Mask R-CNN" -> mask_rcnn, "LevelSet R-CNN" -> levelset_rcnn
+        key = re.sub(r"[^0-9a-z]+", "_", re.sub(r"[-.']", "", name.lower())).strip("_") or "model"
+        if key in models:
+            raise ValueError(f"--model {spec!r}: two models named {name!r} (run folder {key}_seed<k>)")
+        models[key] = (name, path)
+    return models
 
 
 def _num_classes(dataset_name):
@@ -114,9 +152,7 @@ def _num_classes(dataset_name):
 
 
 def build_opts(args, seed, output_dir):
-    """Config overrides shared by both models for one seed."""
-    iters = args.iters
-    steps = sorted({s for s in (int(0.75 * iters), int(0.9 * iters)) if 0 < s < iters})
+    """Config overrides shared by every model for one seed (the schedule and input size only where given)."""
     mask_format = args.mask_format
     if mask_format == "auto":
         mask_format = MetadataCatalog.get(args.train).get("mask_format", "polygon")
@@ -128,22 +164,27 @@ def build_opts(args, seed, output_dir):
         "DATASETS.TRAIN", f"('{args.train}',)",
         "DATASETS.TEST", f"('{args.test}',)",
         "MODEL.ROI_HEADS.NUM_CLASSES", str(num_classes),
-        "INPUT.MIN_SIZE_TRAIN", f"({args.min_size},)",
-        "INPUT.MAX_SIZE_TRAIN", str(args.max_size),
-        "INPUT.MIN_SIZE_TEST", str(args.min_size),
-        "INPUT.MAX_SIZE_TEST", str(args.max_size),
         "INPUT.MASK_FORMAT", mask_format,
-        "SOLVER.MAX_ITER", str(iters),
-        "SOLVER.STEPS", str(tuple(steps)) if len(steps) != 1 else f"({steps[0]},)",
-        "SOLVER.WARMUP_ITERS", str(max(1, min(100, iters // 5))),
-        "SOLVER.IMS_PER_BATCH", str(args.batch),
-        "SOLVER.BASE_LR", str(args.lr),
         "SOLVER.CHECKPOINT_PERIOD", str(10 ** 9),
         "TEST.EVAL_PERIOD", "0",
         "TEST.EXTRA_EVALUATORS", "['boundary_ap', 'boundary_f1']",
         "SEED", str(seed),
         "OUTPUT_DIR", output_dir,
     ]
+    if args.min_size is not None:
+        opts += ["INPUT.MIN_SIZE_TRAIN", f"({args.min_size},)", "INPUT.MIN_SIZE_TEST", str(args.min_size)]
+    if args.max_size is not None:
+        opts += ["INPUT.MAX_SIZE_TRAIN", str(args.max_size), "INPUT.MAX_SIZE_TEST", str(args.max_size)]
+    if args.iters is not None:
+        iters = args.iters
+        steps = sorted({s for s in (int(0.75 * iters), int(0.9 * iters)) if 0 < s < iters})
+        opts += ["SOLVER.MAX_ITER", str(iters),
+                 "SOLVER.STEPS", str(tuple(steps)) if len(steps) != 1 else f"({steps[0]},)",
+                 "SOLVER.WARMUP_ITERS", str(max(1, min(100, iters // 5)))]
+    if args.batch is not None:
+        opts += ["SOLVER.IMS_PER_BATCH", str(args.batch)]
+    if args.lr is not None:
+        opts += ["SOLVER.BASE_LR", str(args.lr)]
     if args.smoke:
         opts += ["DATALOADER.NUM_WORKERS", "0"]
     return opts + list(args.opts)
@@ -175,7 +216,7 @@ def evaluate_timed(cfg, model, dataset_name, output_dir):
 
 def run_one(args, model_key, seed, run_dir):
     """Train and evaluate one model with one seed; returns the metrics dict (also written to comparison_metrics.json)."""
-    config_file = os.path.join(REPO_ROOT, MODELS[model_key][1])
+    config_file = args.models[model_key][1]
     cfg = setup_cfg(config_file, build_opts(args, seed, run_dir))
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
@@ -198,7 +239,8 @@ def run_one(args, model_key, seed, run_dir):
         "inference_s_per_image": infer_s,
         "iterations": cfg.SOLVER.MAX_ITER,
     }
-    metrics["run"] = {"model": model_key, "seed": seed, "train": args.train, "test": args.test}
+    metrics["run"] = {"model": model_key, "name": args.models[model_key][0], "config": config_file, "seed": seed,
+                      "train": args.train, "test": args.test}
     print_csv_format(results)
     with open(os.path.join(run_dir, "comparison_metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1, default=float)
@@ -225,8 +267,13 @@ def _fmt(values, digits):
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def make_table(all_metrics, title=None):
-    """Markdown: mean ± sample std over seeds per model, then one row per (model, seed)."""
+def make_table(all_metrics, title=None, names=None):
+    """Markdown: mean ± sample std over seeds per model, then one row per (model, seed). ``names``: run key ->
+    name in the table (default: the name stored in the runs, else the key)."""
+    names = dict(names or {})
+    for key, runs in all_metrics.items():
+        names.setdefault(key, next((m["run"].get("name") for m in runs if m["run"].get("name")), None)
+                         or _LEGACY_NAMES.get(key, key))
     seeds = sorted({m["run"]["seed"] for ms in all_metrics.values() for m in ms})
     head = "| model | seeds | " + " | ".join(c[0] for c in COLUMNS) + " |"
     sep = "|---|---|" + "---|" * len(COLUMNS)
@@ -239,7 +286,7 @@ def make_table(all_metrics, title=None):
         for _, task, name in COLUMNS:
             digits = 3 if task == "timing" else 1
             cells.append(_fmt([_value(m, task, name) for m in runs], digits))
-        lines.append(f"| {MODELS[key][0]} | {len(runs)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {names[key]} | {len(runs)} | " + " | ".join(cells) + " |")
     lines += ["", "Per seed:", "", head.replace("| seeds |", "| seed |"), sep]
     for key, runs in all_metrics.items():
         for m in sorted(runs, key=lambda m: m["run"]["seed"]):
@@ -247,7 +294,7 @@ def make_table(all_metrics, title=None):
             for _, task, name in COLUMNS:
                 v = _value(m, task, name)
                 cells.append("–" if math.isnan(v) else f"{v:.{3 if task == 'timing' else 1}f}")
-            lines.append(f"| {MODELS[key][0]} | {m['run']['seed']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {names[key]} | {m['run']['seed']} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"AP numbers in percent; ± is the sample standard deviation over seeds {seeds}. "
@@ -278,10 +325,11 @@ def main(argv=None):
                 with open(metrics_file) as f:
                     all_metrics[key].append(json.load(f))
                 continue
-            logger.info("=== %s, seed %d -> %s", MODELS[key][0], seed, run_dir)
+            logger.info("=== %s (%s), seed %d -> %s", args.models[key][0], args.models[key][1], seed, run_dir)
             all_metrics[key].append(run_one(args, key, seed, run_dir))
-    title = args.title or f"train {args.train}, test {args.test}, {args.iters} iterations"
-    table = make_table(all_metrics, title)
+    schedule = f"{args.iters} iterations" if args.iters is not None else "each config's schedule"
+    title = args.title or f"train {args.train}, test {args.test}, {schedule}"
+    table = make_table(all_metrics, title, {k: v[0] for k, v in args.models.items()})
     with open(os.path.join(args.output, "comparison.md"), "w") as f:
         f.write(table)
     print(table)

@@ -2,8 +2,10 @@
 
 Importing this package registers the built-in generated dataset (``levelset_shapes_train`` /
 ``levelset_shapes_val``, see :mod:`levelset_rcnn.data.synthetic_shapes`); nothing is generated until the data
-are first used. :mod:`levelset_rcnn.data.register` registers VIA / COCO-format datasets and folders.
+are first used. It also registers ``balloon_*`` and ``coco_tiny_*`` where those folders exist
+(:mod:`levelset_rcnn.data.builtin`). :mod:`levelset_rcnn.data.register` registers VIA / COCO-format datasets and folders.
 """
+from .builtin import BUILTIN_FOLDERS, register_builtin_folders
 from .register import (
     find_dataset_splits,
     register_coco_dataset,
@@ -25,6 +27,8 @@ from .synthetic_shapes import (
 from .via import convert_via_to_coco, load_via_json
 
 __all__ = [
+    "BUILTIN_FOLDERS",
+    "register_builtin_folders",
     "DEFAULT_SHAPES_SPLITS",
     "GENERATOR_VERSION",
     "SHAPES_CLASS_COLORS",
@@ -44,3 +48,4 @@ __all__ = [
 ]
 
 register_shapes_dataset()
+register_builtin_folders()

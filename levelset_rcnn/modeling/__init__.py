@@ -1,4 +1,5 @@
 """LevelSet R-CNN modeling: importing this registers every head in detectron2's registries."""
+from . import backbone  # noqa: F401  (EfficientNet-Lite backbones, efficientnet-lite:// weights)
 from .chan_vese import ChanVeseRefinement, split_hyperparameters
 from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, ChanVeseFeatureHead, build_chan_vese_feature_head
 from .hyperparameter_head import (

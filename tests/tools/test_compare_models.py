@@ -54,6 +54,34 @@ def test_parse_args(compare):
         compare.parse_args(["--train", "a", "--test", "b", "--iters", "0"])
 
 
+def test_parse_models(compare, tmp_path):
+    args = compare.parse_args(["--train", "a", "--test", "b"])
+    assert list(args.models) == ["mask_rcnn", "levelset_rcnn"]  # the default quickstart pair
+    assert args.iters is None and args.min_size is None  # the configs' own schedule
+    args = compare.parse_args(["--train", "a", "--test", "b",
+                               "--model", "Mask R-CNN=configs/balloon/mask_rcnn_lite0_FPN.yaml",
+                               "--model", "LevelSet R-CNN (lite0)=configs/balloon/levelset_rcnn_lite0_FPN.yaml"])
+    assert list(args.models) == ["mask_rcnn", "levelset_rcnn_lite0"]
+    assert args.models["levelset_rcnn_lite0"][0] == "LevelSet R-CNN (lite0)"
+    assert args.models["mask_rcnn"][1].endswith("configs/balloon/mask_rcnn_lite0_FPN.yaml")
+    for bad in (["--model", "no-equals-sign.yaml"], ["--model", f"X={tmp_path / 'missing.yaml'}"],
+                ["--model", "A=configs/balloon/mask_rcnn_lite0_FPN.yaml", "--model", "a=configs/balloon/mask_rcnn_lite0_FPN.yaml"]):
+        with pytest.raises(SystemExit):
+            compare.parse_args(["--train", "a", "--test", "b"] + bad)
+
+
+def test_schedule_overrides_only_where_given(compare, tmp_path):
+    args = compare.parse_args(["--train", "levelset_shapes_train", "--test", "levelset_shapes_val"])
+    opts = compare.build_opts(args, 1, str(tmp_path))
+    keys = opts[::2]
+    assert "SOLVER.MAX_ITER" not in keys and "INPUT.MIN_SIZE_TRAIN" not in keys and "SOLVER.BASE_LR" not in keys
+    args = compare.parse_args(["--train", "levelset_shapes_train", "--test", "levelset_shapes_val", "--iters", "100",
+                               "--min-size", "200", "--lr", "0.005"])
+    opts = dict(zip(*[iter(compare.build_opts(args, 1, str(tmp_path)))] * 2))
+    assert opts["SOLVER.MAX_ITER"] == "100" and opts["SOLVER.STEPS"] == "(75, 90)"
+    assert opts["INPUT.MIN_SIZE_TRAIN"] == "(200,)" and opts["SOLVER.BASE_LR"] == "0.005"
+
+
 def test_unregistered_dataset(compare, tmp_path):
     args = compare.parse_args(["--train", "no_such_dataset_xyz", "--test", "no_such_dataset_xyz"])
     with pytest.raises(KeyError, match="no_such_dataset_xyz"):
@@ -85,7 +113,9 @@ def test_smoke_run(compare, tmp_path, one_thread):
         assert {"bbox", "segm", "boundary", "boundary_f1", "timing"} <= set(m), key
         assert m["timing"]["train_s_per_iter"] > 0 and m["timing"]["inference_s_per_image"] > 0
         saved = json.loads((out / f"{key}_seed1" / "comparison_metrics.json").read_text())
-        assert saved["run"] == {"model": key, "seed": 1, "train": f"{prefix}_train", "test": f"{prefix}_val"}
+        assert saved["run"]["seed"] == 1 and saved["run"]["model"] == key
+        assert (saved["run"]["train"], saved["run"]["test"]) == (f"{prefix}_train", f"{prefix}_val")
+        assert saved["run"]["config"].endswith(f"configs/quickstart/{key}_R_18_FPN_shapes.yaml")
     assert "segm_initial" in all_metrics["levelset_rcnn"][0] and "segm_initial" not in all_metrics["mask_rcnn"][0]
     table = (out / "comparison.md").read_text()
     assert "| Mask R-CNN | 1 |" in table and "| LevelSet R-CNN | 1 |" in table and "Boundary AP" in table

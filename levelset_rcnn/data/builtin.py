@@ -1,0 +1,46 @@
+"""Real datasets registered by name when their folders are present: ``balloon_{train,val}`` (VIA) and
+``coco_tiny_{train2017,val2017}`` (COCO layout, also ``coco_tiny_{train,val}``).
+
+A folder ``<root>/balloon`` or ``<root>/coco_tiny`` is looked for in ``$DETECTRON2_DATASETS`` (default
+``datasets``, relative to the working directory, as detectron2 does) and then in the project's shared data folder
+(``$LEVELSET_RCNN_SHARED`` or ``<repo>/../shared/datasets``). The first one found is registered with
+:func:`~levelset_rcnn.data.register.register_dataset_folder`, so the configs under ``configs/balloon`` and
+``configs/coco_tiny`` train with ``tools/train_net.py --config-file ...`` and no ``--dataset-folder``. Nothing is
+downloaded; where neither folder exists the names stay unregistered and detectron2 says so when they are used.
+"""
+import logging
+import os
+from pathlib import Path
+
+from ..utils.testing import shared_datasets_dir
+from .register import register_dataset_folder
+
+__all__ = ["BUILTIN_FOLDERS", "dataset_roots", "register_builtin_folders"]
+
+logger = logging.getLogger(__name__)
+
+#: dataset prefix -> folder name under a datasets root
+BUILTIN_FOLDERS = {"balloon": "balloon", "coco_tiny": "coco_tiny"}
+
+
+def dataset_roots():
+    """The folders searched, in order: ``$DETECTRON2_DATASETS`` (default ``datasets``), then the shared data."""
+    return [Path(os.environ.get("DETECTRON2_DATASETS", "datasets")), shared_datasets_dir()]
+
+
+def register_builtin_folders():
+    """Register each of :data:`BUILTIN_FOLDERS` found under :func:`dataset_roots`; returns the names registered.
+    A folder that is present but broken is logged (with the reason) and skipped: it must not break
+    ``import levelset_rcnn``; ``--dataset-folder`` on the same folder reports the error in full."""
+    names = []
+    for prefix, sub in BUILTIN_FOLDERS.items():
+        for root in dataset_roots():
+            folder = root / sub
+            if not folder.is_dir():
+                continue
+            try:
+                names += register_dataset_folder(prefix, folder, validate=False)
+            except (OSError, ValueError, KeyError) as e:
+                logger.warning("Not registering %s from %s: %s", prefix, folder, e)
+            break
+    return names
