@@ -65,6 +65,15 @@ def add_levelset_rcnn_config(cfg):
     # (|x| over the C channels, guarded), so |F - c|^2 / C is O(1) from the first iteration and training cannot
     # shrink the data term to nothing (see docs/RESULTS.md, "Why the Chan-Vese steps change nothing yet").
     _C.FEATURE_HEAD.OUTPUT = "tanh"
+    # Keys of "FineGrainedChanVeseFeatureHead" (issue 15: evidence at the Chan-Vese resolution instead of upsampled
+    # 14x14 RoI features): the FPN level RoIAligned at RESOLUTION after a once-per-image 1x1 reduction to
+    # REDUCED_CHANNELS; the normalised image RoIAligned too (USE_IMAGE); COARSE_CHANNELS > 0 adds the pooled RoI
+    # features through a 1x1 conv, bilinearly resized; a per-pixel MLP with HIDDEN_DIM maps them to NUM_CHANNELS.
+    _C.FEATURE_HEAD.IN_FEATURE = "p2"
+    _C.FEATURE_HEAD.REDUCED_CHANNELS = 16
+    _C.FEATURE_HEAD.USE_IMAGE = True
+    _C.FEATURE_HEAD.COARSE_CHANNELS = 8
+    _C.FEATURE_HEAD.HIDDEN_DIM = 32
 
     # Keys for the Mask R-CNN baselines and ablations (levelset_rcnn.modeling.mask_heads):
     # output side of "HighResMaskRCNNConvUpsampleHead" (the 112x112 Mask R-CNN ablation).

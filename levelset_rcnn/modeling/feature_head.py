@@ -1,19 +1,51 @@
-"""Chan-Vese feature head (section 4.1): RoI features → a C×S×S embedding F that replaces the image in Eq. 6."""
+"""Chan-Vese feature heads (section 4.1): a C×S×S embedding F per RoI that replaces the image in Eq. 6.
+
+* :class:`ChanVeseFeatureHead` (the paper's): upsamples the 14×14 pooled RoI features to S×S.
+* :class:`FineGrainedChanVeseFeatureHead`: RoIAligns the stride-4 FPN level (reduced to a few channels once per
+  image) and the normalised image directly at S×S, so F carries boundary detail that a 14×14 grid cannot hold.
+"""
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, get_norm
+from detectron2.modeling.poolers import ROIPooler
 from detectron2.utils.registry import Registry
 from fvcore.nn import weight_init
 from torch import nn
 
-__all__ = ["CHAN_VESE_FEATURE_HEAD_REGISTRY", "ChanVeseFeatureHead", "build_chan_vese_feature_head"]
+__all__ = [
+    "CHAN_VESE_FEATURE_HEAD_REGISTRY",
+    "ChanVeseFeatureHead",
+    "FineGrainedChanVeseFeatureHead",
+    "build_chan_vese_feature_head",
+    "feature_output",
+]
+OUTPUTS = ("tanh", "unit_norm")
 
 CHAN_VESE_FEATURE_HEAD_REGISTRY = Registry("LEVELSET_CHAN_VESE_FEATURE_HEAD")
 CHAN_VESE_FEATURE_HEAD_REGISTRY.__doc__ = """
 Registry for heads that map pooled RoI features ``(R, C_in, s, s)`` to Chan-Vese features
 ``(R, C, S, S)``, S = ``MODEL.LEVELSET.RESOLUTION``. Selected by ``MODEL.LEVELSET.FEATURE_HEAD.NAME``.
+A head whose class has ``uses_image_features = True`` is built with ``feature_shapes`` (the backbone's output
+shapes) and called as ``head(x, features, boxes)`` with the image-level features (plus ``"image"``, the normalised
+input batch) and the RoI boxes.
 """
+
+
+def feature_output(x, output):
+    """The last step of every feature head: ``"tanh"``: F = tanh(x), each channel in [−1, 1];
+    ``"unit_norm"``: F = √C · x / ‖x‖ per pixel (norm over the C channels in float32, guarded by 1e-12 under the
+    square root), so that ‖F‖² = C and the data term ‖F − c‖²/C is O(1) (DESIGN_NOTES "Keep every term O(1)")."""
+    if output == "tanh":
+        return torch.tanh_(x)  # x is a fresh conv output: in place is safe for autograd
+    x = x.float()
+    norm = torch.sqrt(x.square().sum(dim=1, keepdim=True) + 1e-12)
+    return x * (float(x.shape[1]) ** 0.5 / norm)
+
+
+def _check_output(output):
+    if output not in OUTPUTS:
+        raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.OUTPUT = {output!r}; expected one of {OUTPUTS}")
 
 
 @CHAN_VESE_FEATURE_HEAD_REGISTRY.register()
@@ -28,13 +60,12 @@ class ChanVeseFeatureHead(nn.Module):
     kept at low resolution: at S×S there is only a transposed conv and a 1×1 conv.
     """
 
-    OUTPUTS = ("tanh", "unit_norm")
+    OUTPUTS = OUTPUTS
 
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, num_channels, conv_dims, resolution, norm="", output="tanh"):
         super().__init__()
-        if output not in self.OUTPUTS:
-            raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.OUTPUT = {output!r}; expected one of {self.OUTPUTS}")
+        _check_output(output)
         self.output = output
         channels = input_shape.channels
         self.resolution = resolution
@@ -75,12 +106,7 @@ class ChanVeseFeatureHead(nn.Module):
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
         elif x.shape[0] == 0:
             x = x.new_zeros((0, x.shape[1], self.resolution, self.resolution)) + x.sum() * 0
-        x = self.predictor(x)
-        if self.output == "tanh":
-            return torch.tanh_(x)
-        x = x.float()  # the norm in float32 also under autocast
-        norm = torch.sqrt(x.square().sum(dim=1, keepdim=True) + 1e-12)
-        return x * (float(x.shape[1]) ** 0.5 / norm)
+        return feature_output(self.predictor(x), self.output)
 
 
 def deconv2x2_relu(deconv, x):
@@ -98,5 +124,102 @@ def deconv2x2_relu(deconv, x):
     return F.pixel_shuffle(torch.relu_(F.conv2d(x, as_conv, bias)), 2)
 
 
-def build_chan_vese_feature_head(cfg, input_shape):
-    return CHAN_VESE_FEATURE_HEAD_REGISTRY.get(cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME)(cfg, input_shape)
+@CHAN_VESE_FEATURE_HEAD_REGISTRY.register()
+class FineGrainedChanVeseFeatureHead(nn.Module):
+    """F from fine-grained evidence, sampled directly at the Chan-Vese resolution S (no upsampling of 14×14 cells).
+
+    Inputs, concatenated per pixel of the S×S RoI grid:
+
+    * **fine**: the FPN level ``IN_FEATURE`` (default ``p2``, stride 4) reduced by one 1×1 conv to
+      ``REDUCED_CHANNELS`` **once per image** (cheap: a matrix product over the map), then RoIAligned at S×S;
+    * **image** (``USE_IMAGE``): the normalised input image RoIAligned at S×S, the intensities of Eq. 1;
+    * **coarse** (``COARSE_CHANNELS`` > 0): the 14×14 pooled RoI features of the mask branch through a 1×1 conv,
+      bilinearly resized to S×S (object-level context at the cost of a bilinear resize, no deconvolution).
+
+    A per-pixel MLP (1×1 conv to ``HIDDEN_DIM``, ReLU, 1×1 conv to C) maps them to F, finished as ``OUTPUT``
+    (:func:`feature_output`). Every operation at S×S is a 1×1 conv or a RoIAlign: no 3×3 conv at 112×112.
+    RoIAlign uses the mask pooler's type and the same boxes, so F lives in the same RoI frame as φ0 and the TSDF
+    targets. Gradients flow into the FPN level (and so into the backbone) through RoIAlign.
+
+    ``forward(x, features, boxes)``: ``x`` ``(R, C_in, s, s)`` pooled RoI features, ``features`` the image-level
+    feature dict (with ``"image"`` ``(B, 3, H, W)`` when ``USE_IMAGE``), ``boxes`` a list of B ``Boxes``;
+    returns ``(R, C, S, S)``.
+    """
+
+    uses_image_features = True
+
+    @configurable
+    def __init__(self, input_shape: ShapeSpec, *, in_feature, in_channels, in_stride, reduced_channels, use_image,
+                 coarse_channels, hidden_dim, num_channels, resolution, pooler_type, sampling_ratio, output="tanh"):
+        super().__init__()
+        _check_output(output)
+        if reduced_channels < 1 or hidden_dim < 1:
+            raise ValueError(f"FineGrainedChanVeseFeatureHead: REDUCED_CHANNELS ({reduced_channels}) and HIDDEN_DIM "
+                             f"({hidden_dim}) must be >= 1")
+        self.in_feature, self.use_image, self.output, self.resolution = in_feature, use_image, output, resolution
+        self.reduce = Conv2d(in_channels, reduced_channels, kernel_size=1)
+        weight_init.c2_msra_fill(self.reduce)
+        self.fine_pooler = ROIPooler(resolution, (1.0 / in_stride,), sampling_ratio, pooler_type)
+        self.image_pooler = ROIPooler(resolution, (1.0,), sampling_ratio, pooler_type) if use_image else None
+        self.coarse = None
+        if coarse_channels > 0:
+            self.coarse = Conv2d(input_shape.channels, coarse_channels, kernel_size=1)
+            weight_init.c2_msra_fill(self.coarse)
+        mixed = reduced_channels + (3 if use_image else 0) + max(coarse_channels, 0)
+        self.mix = Conv2d(mixed, hidden_dim, kernel_size=1, activation=nn.ReLU())
+        weight_init.c2_msra_fill(self.mix)
+        self.predictor = Conv2d(hidden_dim, num_channels, kernel_size=1)
+        # unit_norm makes the scale irrelevant; for tanh a unit-variance init keeps F out of tanh's tiny linear
+        # range (with std 0.01, |F| ~ 0.01 and the data term never acts: docs/RESULTS.md)
+        nn.init.normal_(self.predictor.weight, std=(1.0 / hidden_dim) ** 0.5)
+        nn.init.zeros_(self.predictor.bias)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape, feature_shapes):
+        head = cfg.MODEL.LEVELSET.FEATURE_HEAD
+        if head.IN_FEATURE not in feature_shapes:
+            raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = {head.IN_FEATURE!r} is not a backbone output; "
+                             f"available: {sorted(feature_shapes)}")
+        shape = feature_shapes[head.IN_FEATURE]
+        return {
+            "input_shape": input_shape,
+            "in_feature": head.IN_FEATURE,
+            "in_channels": shape.channels,
+            "in_stride": shape.stride,
+            "reduced_channels": head.REDUCED_CHANNELS,
+            "use_image": head.USE_IMAGE,
+            "coarse_channels": head.COARSE_CHANNELS,
+            "hidden_dim": head.HIDDEN_DIM,
+            "num_channels": head.NUM_CHANNELS,
+            "resolution": cfg.MODEL.LEVELSET.RESOLUTION,
+            "pooler_type": cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE,
+            "sampling_ratio": cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
+            "output": head.OUTPUT,
+        }
+
+    def forward(self, x, features, boxes):
+        parts = [self.fine_pooler([self.reduce(features[self.in_feature])], boxes)]
+        if self.use_image:
+            if "image" not in features:
+                raise ValueError("FineGrainedChanVeseFeatureHead with USE_IMAGE needs the input images: call "
+                                 "LevelSetROIHeads.forward(images, ...), not forward_with_given_boxes")
+            parts.append(self.image_pooler([features["image"].to(parts[0].dtype)], boxes))
+        if self.coarse is not None:
+            coarse = self.coarse(x)
+            if coarse.shape[0] > 0:
+                coarse = F.interpolate(coarse, size=(self.resolution,) * 2, mode="bilinear", align_corners=False)
+            else:
+                coarse = coarse.new_zeros((0, coarse.shape[1], self.resolution, self.resolution)) + coarse.sum() * 0
+            parts.append(coarse)
+        return feature_output(self.predictor(self.mix(torch.cat(parts, dim=1))), self.output)
+
+
+def build_chan_vese_feature_head(cfg, input_shape, feature_shapes=None):
+    """The head named by ``MODEL.LEVELSET.FEATURE_HEAD.NAME``; ``input_shape`` is the pooled RoI features' shape,
+    ``feature_shapes`` the backbone's output shapes (needed by heads with ``uses_image_features``)."""
+    head = CHAN_VESE_FEATURE_HEAD_REGISTRY.get(cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME)
+    if getattr(head, "uses_image_features", False):
+        if feature_shapes is None:
+            raise ValueError(f"{cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME} needs the backbone's feature shapes")
+        return head(cfg, input_shape, feature_shapes=feature_shapes)
+    return head(cfg, input_shape)

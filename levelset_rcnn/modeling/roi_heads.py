@@ -83,7 +83,7 @@ class LevelSetROIHeads(StandardROIHeads):
             shape = ShapeSpec(channels=in_channels, width=side, height=side)
             ls = cfg.MODEL.LEVELSET
             ret["hyperparameter_head"] = build_hyperparameter_head(cfg, shape)
-            ret["feature_head"] = build_chan_vese_feature_head(cfg, shape)
+            ret["feature_head"] = build_chan_vese_feature_head(cfg, shape, feature_shapes=input_shape)
             ret["refinement"] = ChanVeseRefinement(
                 num_iterations=ls.NUM_ITERATIONS,
                 min_eps=ls.MIN_EPS,
@@ -93,8 +93,21 @@ class LevelSetROIHeads(StandardROIHeads):
             )
         return ret
 
-    def levelset_forward(self, x, instances):
-        """Run the three heads and the refinement on pooled RoI features ``x``.
+    @property
+    def _feature_head_uses_image_features(self):
+        return getattr(self.feature_head, "uses_image_features", False)
+
+    def forward(self, images, features, proposals, targets=None):
+        """detectron2's ROI heads forward; a fine-grained feature head also gets the normalised images as
+        ``features["image"]`` (the RoI heads' only access to them)."""
+        if self.mask_on and self._feature_head_uses_image_features:
+            features = dict(features, image=images.tensor)
+        return super().forward(images, features, proposals, targets)
+
+    def levelset_forward(self, x, instances, features=None, boxes=None):
+        """Run the three heads and the refinement on pooled RoI features ``x``. ``features`` (the image-level
+        feature dict) and ``boxes`` (the RoI boxes per image) are needed by a feature head with
+        ``uses_image_features`` (:class:`~levelset_rcnn.modeling.feature_head.FineGrainedChanVeseFeatureHead`).
 
         Returns ``(phi0_small, phi0, phis, hparams)``: φ0 at the TSDF head's side ``(R, 1, 28, 28)``, φ0
         upsampled to ``(R, 1, S, S)``, the list [φ1 … φN] (empty without Chan-Vese) and ``(R, 2N + 3)``
@@ -105,8 +118,13 @@ class LevelSetROIHeads(StandardROIHeads):
         if self.refinement is None:
             return phi0_small, phi0, [], None
         hparams = self.hyperparameter_head(x)
-        features = self.feature_head(x)
-        phis = self.refinement(phi0.detach() if self.detach_phi0 else phi0, features, hparams)
+        if self._feature_head_uses_image_features:
+            if features is None or boxes is None:
+                raise ValueError(f"{type(self.feature_head).__name__} needs the image features and RoI boxes")
+            embedding = self.feature_head(x, features, boxes)
+        else:
+            embedding = self.feature_head(x)
+        phis = self.refinement(phi0.detach() if self.detach_phi0 else phi0, embedding, hparams)
         return phi0_small, phi0, phis, hparams
 
     def _forward_mask(self, features, instances):
@@ -116,7 +134,7 @@ class LevelSetROIHeads(StandardROIHeads):
             instances, _ = select_foreground_proposals(instances, self.num_classes)
         boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
         x = self.mask_pooler([features[f] for f in self.mask_in_features], boxes)
-        phi0_small, phi0, phis, hparams = self.levelset_forward(x, instances)
+        phi0_small, phi0, phis, hparams = self.levelset_forward(x, instances, features, boxes)
 
         if self.training:
             losses = {"loss_tsdf_initial": self.loss_weight_initial * self.mask_head.loss(phi0_small, instances)}

@@ -51,3 +51,84 @@ def test_unit_norm_is_finite_for_zero_features_and_empty_batches():
 def test_unknown_output_is_a_clear_error():
     with pytest.raises(ValueError, match="FEATURE_HEAD.OUTPUT"):
         _head("softmax")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FineGrainedChanVeseFeatureHead
+# ---------------------------------------------------------------------------------------------------------------
+def _fine_head(use_image=True, coarse=4, output="tanh", resolution=28):
+    from levelset_rcnn.modeling.feature_head import FineGrainedChanVeseFeatureHead
+
+    torch.manual_seed(0)
+    return FineGrainedChanVeseFeatureHead(
+        ShapeSpec(channels=16), in_feature="p2", in_channels=12, in_stride=4, reduced_channels=6,
+        use_image=use_image, coarse_channels=coarse, hidden_dim=10, num_channels=8, resolution=resolution,
+        pooler_type="ROIAlignV2", sampling_ratio=0, output=output)
+
+
+def _fine_inputs(num_boxes=(3, 2)):
+    from detectron2.structures import Boxes
+
+    features = {"p2": torch.randn(2, 12, 16, 20, requires_grad=True),
+                "image": torch.randn(2, 3, 64, 80, requires_grad=True)}
+    boxes = [Boxes(torch.tensor([[4.0, 6.0, 40.0, 50.0]] * n) + torch.arange(n)[:, None] * 3.0) for n in num_boxes]
+    x = torch.randn(sum(num_boxes), 16, 7, 7, requires_grad=True)
+    return x, features, boxes
+
+
+@pytest.mark.parametrize("use_image,coarse", [(True, 4), (False, 0), (True, 0)])
+def test_fine_grained_head_shapes_and_gradients_to_the_fine_source(use_image, coarse):
+    head = _fine_head(use_image, coarse)
+    x, features, boxes = _fine_inputs()
+    out = head(x, features, boxes)
+    assert out.shape == (5, 8, 28, 28) and out.abs().max() <= 1
+    # F is not tiny at initialisation (the paper head's tanh output starts at |F| ~ 0.01)
+    assert out.abs().mean() > 0.05
+    out.square().sum().backward()
+    assert features["p2"].grad.abs().sum() > 0, "no gradient into the FPN level"
+    assert head.reduce.weight.grad.abs().sum() > 0
+    assert (features["image"].grad is not None) == use_image
+    assert (x.grad is not None and x.grad.abs().sum() > 0) == (coarse > 0)
+
+
+def test_fine_grained_head_sees_detail_finer_than_the_pooled_grid():
+    """A vertical edge in p2 inside the RoI appears as a sharp step across F's columns at S = 56: the evidence is
+    sampled at S, not upsampled from 7x7 / 14x14 cells."""
+    head = _fine_head(use_image=False, coarse=0, resolution=56)
+    with torch.no_grad():
+        p2 = torch.zeros(1, 12, 32, 32)
+        p2[..., 16:] = 1.0  # edge at x = 64 px in the image (stride 4)
+        from detectron2.structures import Boxes
+
+        out = head(torch.zeros(1, 16, 7, 7), {"p2": p2}, [Boxes(torch.tensor([[32.0, 32.0, 96.0, 96.0]]))])
+    profile = out[0, :, 28].abs().sum(0)  # one row across the edge (box x from 32 to 96: edge at column 28)
+    left, right = profile[:24], profile[32:]
+    assert torch.allclose(left, left[0].expand_as(left), atol=1e-5)
+    assert torch.allclose(right, right[0].expand_as(right), atol=1e-5)
+    assert (left[0] - right[0]).abs() > 1e-3
+
+
+def test_fine_grained_head_empty_batch_and_missing_image():
+    head = _fine_head()
+    x, features, boxes = _fine_inputs(num_boxes=(0, 0))
+    out = head(x, features, boxes)
+    assert out.shape == (0, 8, 28, 28)
+    x, features, boxes = _fine_inputs()
+    del features["image"]
+    with pytest.raises(ValueError, match="USE_IMAGE needs the input images"):
+        head(x, features, boxes)
+
+
+def test_fine_grained_head_config_errors():
+    from detectron2.config import get_cfg
+
+    from levelset_rcnn.config import add_levelset_rcnn_config
+    from levelset_rcnn.modeling.feature_head import build_chan_vese_feature_head
+
+    cfg = add_levelset_rcnn_config(get_cfg())
+    cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME = "FineGrainedChanVeseFeatureHead"
+    cfg.MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = "p9"
+    with pytest.raises(ValueError, match="'p9' is not a backbone output"):
+        build_chan_vese_feature_head(cfg, ShapeSpec(channels=16), {"p2": ShapeSpec(channels=8, stride=4)})
+    with pytest.raises(ValueError, match="needs the backbone's feature shapes"):
+        build_chan_vese_feature_head(cfg, ShapeSpec(channels=16))
