@@ -4,7 +4,8 @@
 Runs inference on the first ``--num-images`` images of a dataset that have detections and prints, over all their
 detections: the size of the Chan-Vese features F (mean |F|, mean per-channel spatial std), the mean learned
 hyperparameters (λ1, λ2, μ, ε_1..N, Δt_1..N) and how far the unrolled steps move the level set (max and mean
-|φN − φ0| over the RoI pixels, φ in TSDF units of [−1, 1]).
+|φN − φ0| over the RoI pixels, φ in TSDF units of [−1, 1]; the fraction of RoI pixels whose side of the contour,
+the sign of φ, differs between φ0 and φN).
 
     python tools/inspect_refinement.py --config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml \\
         MODEL.WEIGHTS output/quickstart/model_final.pth
@@ -34,7 +35,7 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
         raise ValueError("the model has no Chan-Vese refinement (MODEL.ROI_HEADS.NAME must be LevelSetROIHeads "
                          "with MODEL.LEVELSET.CHAN_VESE_ON True)")
     dataset = dataset or cfg.DATASETS.TEST[0]
-    features, hparams, changes = [], [], []
+    features, hparams, changes, flips = [], [], [], []
     hook = heads.feature_head.register_forward_hook(lambda m, i, o: features.append(o.detach().float()))
     heads.inference_levelsets = True
     used = 0
@@ -49,6 +50,7 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
                 hparams.append(instances.pred_levelset_hparams.float())
                 levelsets = instances.pred_levelsets
                 changes.append((levelsets[:, -1] - levelsets[:, 0]).abs().flatten(1))
+                flips.append(((levelsets[:, -1] > 0) != (levelsets[:, 0] > 0)).flatten(1).float())
                 used += 1
                 if used >= num_images:
                     break
@@ -70,6 +72,7 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
         "eps": hp[3:3 + n], "dt": hp[3 + n:3 + 2 * n],
         "max_phi_change": change.max().item(),
         "mean_phi_change": change.mean().item(),
+        "flipped_pixel_fraction": torch.cat(flips).mean().item(),
     }
 
 

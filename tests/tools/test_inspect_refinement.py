@@ -14,6 +14,7 @@ def test_inspect_refinement_reports_initial_hyperparameters_and_phi_change(tmp_p
     assert stats["lambda1"] == pytest.approx(1.0) and stats["mu"] == pytest.approx(1.0)
     assert stats["eps"] == pytest.approx([1.0] * len(stats["dt"])) and len(stats["dt"]) >= 1
     assert stats["feature_abs_mean"] > 0 and stats["max_phi_change"] >= stats["mean_phi_change"] > 0
+    assert 0 <= stats["flipped_pixel_fraction"] <= 1
 
 
 def test_inspect_refinement_rejects_a_model_without_refinement(tmp_path, one_thread):
