@@ -133,3 +133,89 @@ def add_boundary_eval_config(cfg):
     # Pixel tolerances of the boundary F1 (paper: 1 and 2 -> AF1, AF2).
     cfg.TEST.BOUNDARY_F1.TOLERANCES = [1, 2]
     return cfg
+
+
+def _fail(key, value, expected):
+    raise ValueError(f"MODEL.LEVELSET.{key} = {value!r}: {expected}")
+
+
+def _check_bool(node, key, path):
+    value = node[key]
+    if not isinstance(value, bool):
+        _fail(path + key, value, "expected True or False")
+
+
+def _check_int(node, key, path, minimum):
+    value = node[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(path + key, value, f"expected an integer >= {minimum}")
+    if value < minimum:
+        _fail(path + key, value, f"must be >= {minimum}")
+
+
+def _check_float(node, key, path, minimum=0.0, strict=True):
+    value = node[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(path + key, value, "expected a number")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        _fail(path + key, node[key], "must be finite")
+    if (strict and value <= minimum) or (not strict and value < minimum):
+        _fail(path + key, node[key], f"must be {'>' if strict else '>='} {minimum}")
+
+
+def validate_levelset_config(cfg):
+    """Check every ``MODEL.LEVELSET.*`` value (type, range, consistency) before any LevelSet layer is built.
+
+    Raises ``ValueError`` naming the key and the value, e.g. ``MODEL.LEVELSET.NUM_ITERATIONS = -2: must be
+    >= 1``. Called by the model's builders (``LevelSetROIHeads`` / ``TSDFMaskHead``); harmless to call again.
+    Keys of a feature head other than the default ones (e.g. ``FEATURE_HEAD.IN_FEATURE``) are checked by that
+    head.
+    """
+    ls = cfg.MODEL.LEVELSET
+    for key in ("CHAN_VESE_ON", "DETACH_PHI0", "REGION_MEANS_GRADIENT", "NORMALIZE_DATA_TERM",
+                "INFERENCE_INITIAL_MASKS"):
+        _check_bool(ls, key, "")
+    _check_int(ls, "NUM_ITERATIONS", "", 1)
+    _check_int(ls, "RESOLUTION", "", 1)
+    _check_float(ls, "TRUNCATION", "")
+    if ls.TRUNCATION >= ls.RESOLUTION:
+        _fail("TRUNCATION", ls.TRUNCATION, f"must be smaller than MODEL.LEVELSET.RESOLUTION = {ls.RESOLUTION} "
+                                           "(it is in pixels of the RESOLUTION grid)")
+    for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL"):
+        _check_float(ls, key, "", strict=False)
+    for key in ("LOSS_HEAVISIDE_EPS", "MIN_EPS"):
+        _check_float(ls, key, "")
+    _check_float(ls, "GRADIENT_STABILIZER", "", strict=False)
+
+    hp = ls.HYPERPARAMETER_HEAD
+    if not isinstance(hp.NAME, str) or not hp.NAME:
+        _fail("HYPERPARAMETER_HEAD.NAME", hp.NAME, "expected a registered head name")
+    _check_int(hp, "NUM_CONV", "HYPERPARAMETER_HEAD.", 0)
+    _check_int(hp, "CONV_DIM", "HYPERPARAMETER_HEAD.", 1)
+    _check_int(hp, "FC_DIM", "HYPERPARAMETER_HEAD.", 1)
+    if not isinstance(hp.NORM, str):
+        _fail("HYPERPARAMETER_HEAD.NORM", hp.NORM, "expected a norm name such as '', 'GN' or 'BN'")
+
+    fh = ls.FEATURE_HEAD
+    if not isinstance(fh.NAME, str) or not fh.NAME:
+        _fail("FEATURE_HEAD.NAME", fh.NAME, "expected a registered head name")
+    _check_int(fh, "NUM_CHANNELS", "FEATURE_HEAD.", 1)
+    dims = fh.CONV_DIMS
+    if (not isinstance(dims, (list, tuple)) or not dims
+            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims)):
+        _fail("FEATURE_HEAD.CONV_DIMS", dims, "expected a non-empty list of positive integers, e.g. [64, 64, 64]")
+    if not isinstance(fh.NORM, str):
+        _fail("FEATURE_HEAD.NORM", fh.NORM, "expected a norm name such as '', 'GN' or 'BN'")
+    outputs = ("tanh", "unit_norm")
+    if fh.OUTPUT not in outputs:
+        _fail("FEATURE_HEAD.OUTPUT", fh.OUTPUT, f"expected one of {outputs}")
+
+    from .modeling.feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY
+    from .modeling.hyperparameter_head import HYPERPARAMETER_HEAD_REGISTRY
+
+    for key, name, registry in (("HYPERPARAMETER_HEAD.NAME", hp.NAME, HYPERPARAMETER_HEAD_REGISTRY),
+                                ("FEATURE_HEAD.NAME", fh.NAME, CHAN_VESE_FEATURE_HEAD_REGISTRY)):
+        if name not in registry:
+            _fail(key, name, f"not a registered head; available: {sorted(k for k, _ in registry)}")
+    return cfg

@@ -13,7 +13,9 @@ and Visualizer), optionally with level-set pictures and sub-pixel polygons.
 
 Outputs in ``--output`` (a folder; for a single image or a video also a file name): ``<stem>.png`` per image
 (or the video), ``<stem>_levelset_inst<k>.png`` per level-set view (the learned λ1, λ2, μ, ε_n, Δt_n are
-printed and written into the picture), and the polygons JSON.
+printed and written into the picture), and the polygons JSON. Inputs that share a stem (``x.jpg``, ``x.png``)
+keep their extension in the name (``x.jpg.png``, ``x.png.png``); inputs that would still collide (same file
+name in two folders) get ``_2``, ``_3``, ...: no output is overwritten by another input of the same run.
 """
 import argparse
 import glob
@@ -27,8 +29,9 @@ import cv2
 import numpy as np
 import torch
 from detectron2.data import MetadataCatalog
-from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
+from levelset_rcnn.checkpoint import LevelSetCheckpointer
+from levelset_rcnn.data.mapper import read_image
 from levelset_rcnn.engine.defaults import register_dataset_folders
 from levelset_rcnn.utils.contours import instances_to_coco_polygons
 from levelset_rcnn.utils.levelset_view import save_levelset_views
@@ -103,7 +106,14 @@ class Demo:
     def __init__(self, cfg, confidence_threshold=0.5, keep_levelsets=False, scale=1.0):
         self.cfg = cfg
         self.scale = scale
-        self.predictor = DefaultPredictor(cfg)
+        # DefaultPredictor loads MODEL.WEIGHTS with detectron2's checkpointer: build it without weights and load
+        # them safely (a file that is not a checkpoint is a clear error, never unpickled)
+        no_weights = cfg.clone()
+        no_weights.defrost()
+        no_weights.MODEL.WEIGHTS = ""
+        no_weights.freeze()
+        self.predictor = DefaultPredictor(no_weights)
+        LevelSetCheckpointer(self.predictor.model).load(cfg.MODEL.WEIGHTS)
         roi_heads = self.predictor.model.roi_heads
         if keep_levelsets:
             if not hasattr(roi_heads, "inference_levelsets"):
@@ -132,16 +142,31 @@ def _output_path(output, stem, single, suffix=".png"):
     return os.path.join(output, stem + suffix)
 
 
+def output_names(paths):
+    """A distinct output name (no suffix) per input path: the stem; the file name with its extension where
+    stems collide (``x.jpg`` / ``x.png`` -> ``x.jpg`` / ``x.png``); then ``_2``, ``_3``, ... where those collide."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    names = [os.path.basename(p) if stems.count(s) > 1 else s for p, s in zip(paths, stems)]
+    taken, unique = set(), []
+    for name in names:
+        candidate, k = name, 1
+        while candidate.lower() in taken:
+            k += 1
+            candidate = f"{name}_{k}"
+        taken.add(candidate.lower())
+        unique.append(candidate)
+    return unique
+
+
 def run_images(demo, paths, args):
     polygons = []
     single = len(paths) == 1
-    for index, path in enumerate(paths):
+    for index, (path, name) in enumerate(zip(paths, output_names(paths))):
         image = read_image(path, format="BGR")
         start = time.perf_counter()
         instances = demo.predict(image)
         elapsed = time.perf_counter() - start
-        stem = os.path.splitext(os.path.basename(path))[0]
-        out = _output_path(args.output, stem, single)
+        out = _output_path(args.output, name, single)
         cv2.imwrite(out, demo.draw(image, instances)[:, :, ::-1])
         print(f"{path}: {len(instances)} instances in {elapsed:.2f}s -> {out}")
         if args.levelset_view:

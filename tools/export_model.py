@@ -21,10 +21,10 @@ import sys
 import levelset_rcnn  # noqa: F401  (first: registers heads and detectron2._C when missing)
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
+from levelset_rcnn.checkpoint import LevelSetCheckpointer
+from levelset_rcnn.data.mapper import read_image
 from levelset_rcnn.utils.export import ExportedModel, save_exported, trace_model
 
 
@@ -64,7 +64,7 @@ def load_cfg_and_model(args):
     cfg.freeze()
     model = build_model(cfg)
     if cfg.MODEL.WEIGHTS:
-        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     if args.levelsets:
         model.roi_heads.inference_levelsets = True

@@ -23,12 +23,12 @@ import torch  # noqa: E402
 
 def inspect_refinement(cfg, dataset=None, num_images=1):
     """Statistics of F, the hyperparameters and φN − φ0 (see the module docstring) as a dict."""
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import build_detection_test_loader
     from detectron2.modeling import build_model
+    from levelset_rcnn.checkpoint import LevelSetCheckpointer
 
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     heads = model.roi_heads
     if getattr(heads, "refinement", None) is None:

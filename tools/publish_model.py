@@ -17,7 +17,8 @@ Writes into ``--output-dir`` (default ``<folder>/release``):
 
 and prints the row to paste into MODEL_ZOO.md and the entry to paste into levelset_rcnn/model_zoo/model_zoo.py.
 ``--install`` also copies the checkpoint into the user cache, where ``model_zoo.get(name)`` looks for it.
-Only publish your own training outputs: the training checkpoint is unpickled in full.
+The training checkpoint is read without running code from it (``levelset_rcnn.checkpoint.load_checkpoint_file``:
+``torch.load(weights_only=True)``); a file that is not a checkpoint is an error naming it.
 """
 import argparse
 import json
@@ -158,9 +159,11 @@ def resolved_config(folder, config_file=None, opts=()):
 
 def strip_checkpoint(src, dst_dir):
     """Save ``{"model": ...}`` of ``src`` as ``dst_dir/model_final_<sha8>.pth``; returns ``(path, sha256)``."""
+    from levelset_rcnn.checkpoint import load_checkpoint_file
+
     try:
-        ckpt = torch.load(src, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001  (any unpickling problem: say which file)
+        ckpt = load_checkpoint_file(src)
+    except (OSError, ValueError) as e:  # missing file, or not a checkpoint (the message names the file)
         raise PublishError(f"cannot read checkpoint {src}: {e}") from None
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state:

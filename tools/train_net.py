@@ -3,22 +3,22 @@
 
     python tools/train_net.py --config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml
     python tools/train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS model_final.pth
+    python tools/train_net.py --config-file CONFIG --resume      # continue from OUTPUT_DIR's last checkpoint
     python tools/train_net.py --config-file CONFIG --dataset-folder balloon=/data/balloon \
         DATASETS.TRAIN "('balloon_train',)" DATASETS.TEST "('balloon_val',)" MODEL.ROI_HEADS.NUM_CLASSES 1
     python tools/train_net.py --config-file CONFIG --num-gpus 8
     python tools/train_net.py --config-file CONFIG --num-gpus 2 --dist-backend gloo   # 2 CPU processes
 """
 import levelset_rcnn  # noqa: F401  (first: registers heads, datasets and detectron2._C when missing)
-from detectron2.checkpoint import DetectionCheckpointer
 from levelset_rcnn.engine import Trainer, argument_parser, launch
-from levelset_rcnn.engine.defaults import default_setup_from_args
+from levelset_rcnn.engine.defaults import check_eval_only_weights, default_setup_from_args, load_eval_weights
 
 
 def main(args):
     cfg = default_setup_from_args(args)
     if args.eval_only:
-        model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        check_eval_only_weights(cfg, args)  # before building the model: no weights is an error
+        model = load_eval_weights(cfg, Trainer.build_model(cfg), args)
         return Trainer.test(cfg, model)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)

@@ -6,6 +6,7 @@ are first used. It also registers ``balloon_*`` and ``coco_tiny_*`` where those 
 (:mod:`levelset_rcnn.data.builtin`). :mod:`levelset_rcnn.data.register` registers VIA / COCO-format datasets and folders.
 """
 from .builtin import BUILTIN_FOLDERS, register_builtin_folders
+from .mapper import ImageReadError, LevelSetDatasetMapper, read_image
 from .register import (
     find_dataset_splits,
     register_coco_dataset,
@@ -28,6 +29,9 @@ from .via import convert_via_to_coco, load_via_json
 
 __all__ = [
     "BUILTIN_FOLDERS",
+    "ImageReadError",
+    "LevelSetDatasetMapper",
+    "read_image",
     "register_builtin_folders",
     "DEFAULT_SHAPES_SPLITS",
     "GENERATOR_VERSION",

@@ -9,7 +9,9 @@ Problems are reported as ``FileNotFoundError`` (missing folder, json or image fi
 recognisable layout, unparsable json, an annotation whose category id is not among the json's categories,
 ...) whose message names the file, folder, image / annotation id or key. Small annotation files (up to
 ``EAGER_VALIDATION_MAX_BYTES``) are checked when registering; larger ones when first loaded
-(``DatasetCatalog.get``), which reports the same errors.
+(``DatasetCatalog.get``), which reports the same errors. Annotations with an empty ``"segmentation"`` in a
+json whose other annotations have masks are dropped with a logged count
+(:func:`drop_annotations_without_segmentation`).
 """
 import functools
 import logging
@@ -23,6 +25,7 @@ __all__ = [
     "register_via_dataset",
     "register_dataset_folder",
     "validate_coco_json",
+    "drop_annotations_without_segmentation",
     "find_dataset_splits",
     "EAGER_VALIDATION_MAX_BYTES",
 ]
@@ -101,11 +104,43 @@ def _coco_class_metadata(data):
     }
 
 
+def drop_annotations_without_segmentation(dicts, json_file):
+    """Drop, in place, the annotations without a ``segmentation`` (``"segmentation": []`` or ``{}``, or no such
+    key) from a dataset in which other annotations have one; returns the number dropped and logs it with the
+    json and the first image / annotation ids. (Polygons of fewer than 3 points are dropped by detectron2.)
+
+    detectron2's ``load_coco_json`` keeps such an annotation without its ``segmentation`` key, and training
+    then fails on it with ``KeyError: 'segmentation'`` or an error about ``MODEL.MASK_ON``. A box-only json (no
+    annotation has a segmentation) is left as it is. The records need the annotation ``id`` (loaded with
+    ``extra_annotation_keys=["id"]``) to name it; it is removed from the records here.
+    """
+    has_masks = any("segmentation" in ann for record in dicts for ann in record.get("annotations", []))
+    dropped = []
+    for record in dicts:
+        if has_masks and "annotations" in record:
+            kept = []
+            for ann in record["annotations"]:
+                if "segmentation" in ann:
+                    kept.append(ann)
+                else:
+                    dropped.append((record.get("image_id"), ann.get("id"), record.get("file_name")))
+            record["annotations"] = kept
+        for ann in record.get("annotations", []):
+            ann.pop("id", None)
+    if dropped:
+        shown = "; ".join(f"image id {i} ({os.path.basename(str(f))}) annotation id {a}" for i, a, f in dropped[:5])
+        logger.warning(
+            "%s: dropped %d annotation(s) with an empty or invalid 'segmentation' (a mask model cannot train on "
+            "them): %s%s", json_file, len(dropped), shown, " ..." if len(dropped) > 5 else "",
+        )
+    return len(dropped)
+
+
 def _load_coco_checked(json_file, image_root, name):
     from detectron2.data.datasets import load_coco_json
 
     try:
-        dicts = load_coco_json(json_file, image_root, name)
+        dicts = load_coco_json(json_file, image_root, name, extra_annotation_keys=["id"])
     except Exception:
         # find what is wrong and say it clearly; re-raise the original error if nothing is found
         validate_coco_json(json_file, image_root, check_images=False)
@@ -115,6 +150,7 @@ def _load_coco_checked(json_file, image_root, name):
             raise FileNotFoundError(
                 f"{json_file}: image file {record['file_name']} (image id {record['image_id']}) does not exist"
             )
+    drop_annotations_without_segmentation(dicts, json_file)
     return dicts
 
 

@@ -387,20 +387,22 @@ def get(name, trained=True, device=None, checkpoint=None):
     """Build the model of ``name`` (table name or release folder), in eval mode.
 
     Args:
-        trained: load the verified checkpoint through detectron2's ``DetectionCheckpointer``; otherwise the
+        trained: load the verified checkpoint through :class:`levelset_rcnn.checkpoint.LevelSetCheckpointer`
+            (detectron2's ``DetectionCheckpointer``, loading safely); otherwise the
             model is randomly initialised (nothing is loaded).
         device: e.g. ``"cpu"``; default the config's (CPU when CUDA is missing).
         checkpoint: a local checkpoint file to use instead of the cache / URL (still checksum-verified).
     """
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.modeling import build_model
+
+    from ..checkpoint import LevelSetCheckpointer
 
     cfg = get_config(name, trained=trained, checkpoint=checkpoint)
     if device is not None:
         cfg.MODEL.DEVICE = str(device)
     model = build_model(cfg)
     if trained:
-        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     return model
 

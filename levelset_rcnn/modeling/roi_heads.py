@@ -1,4 +1,6 @@
 """LevelSetROIHeads: Mask R-CNN's ROI heads with the LevelSet R-CNN mask branch (section 4, Fig. 1)."""
+import logging
+
 import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
@@ -14,6 +16,8 @@ from .tsdf import upsample_tsdf
 from .tsdf_head import TSDFMaskHead, gather_gt_masks, select_class_channel
 
 __all__ = ["LevelSetROIHeads"]
+
+logger = logging.getLogger(__name__)
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -33,6 +37,11 @@ class LevelSetROIHeads(StandardROIHeads):
     Opt-in (for visualisation, e.g. ``tools/demo.py --levelset-view``): set ``roi_heads.inference_levelsets =
     True`` and inference also returns ``pred_levelsets`` ``(N, N_iter + 1, S, S)``: φ0, φ1, …, φN in the RoI
     frame (float32 TSDFs, φ > 0 inside).
+
+    Loading a state dict: a LevelSet R-CNN checkpoint written before the TSDF predictor was renamed
+    (``mask_head.predictor`` → ``mask_head.tsdf_predictor``) is recognised by its hyperparameter / feature head keys
+    and renamed (:func:`levelset_rcnn.checkpoint.upgrade_tsdf_predictor_keys`); if the renamed predictor's shape
+    differs from the model's (another number of classes) it is skipped with a warning, as detectron2 does.
     """
 
     #: opt-in: return every level set φ0 … φN at inference as ``pred_levelsets`` (off: no extra memory)
@@ -52,9 +61,32 @@ class LevelSetROIHeads(StandardROIHeads):
         self.loss_weight_final = loss_weight_final
         self.loss_heaviside_eps = loss_heaviside_eps
         self.inference_initial_masks = inference_initial_masks
+        self._register_load_state_dict_pre_hook(self._upgrade_old_checkpoint, with_module=True)
+
+    @staticmethod
+    def _upgrade_old_checkpoint(module, state_dict, prefix, *args):
+        from ..checkpoint import upgrade_tsdf_predictor_keys
+
+        renamed = upgrade_tsdf_predictor_keys(state_dict, prefix)
+        if not renamed:
+            return
+        logger.info("LevelSet R-CNN checkpoint written before the TSDF predictor rename: loading %s as %s",
+                    ", ".join(old for old, _ in renamed), ", ".join(new for _, new in renamed))
+        mask_head = getattr(module, "mask_head", None)
+        own = dict(mask_head.tsdf_predictor.named_parameters()) if hasattr(mask_head, "tsdf_predictor") else {}
+        for _, new in renamed:
+            name = new[len(prefix + "mask_head.tsdf_predictor."):]
+            if name in own and tuple(state_dict[new].shape) != tuple(own[name].shape):
+                logger.warning("Skip loading parameter '%s' to the model due to incompatible shapes: %s in the "
+                               "checkpoint but %s in the model!", new, tuple(state_dict[new].shape),
+                               tuple(own[name].shape))
+                state_dict.pop(new)
 
     @classmethod
     def from_config(cls, cfg, input_shape):
+        from ..config import validate_levelset_config
+
+        validate_levelset_config(cfg)
         ret = super().from_config(cfg, input_shape)
         ls = cfg.MODEL.LEVELSET
         ret.update(

@@ -56,16 +56,38 @@ class TSDFMaskHead(MaskRCNNConvUpsampleHead):
     Used alone with detectron2's ``StandardROIHeads`` it is the "TSDF-only mask head" ablation (section 5:
     ℓ_TSDF instead of BCE, mask = H(φ0)); inside :class:`LevelSetROIHeads` it provides φ0.
     The truncation at its side S is ``MODEL.LEVELSET.TRUNCATION · S / MODEL.LEVELSET.RESOLUTION``.
+
+    Its last 1×1 conv is ``tsdf_predictor`` (not Mask R-CNN's ``predictor``), so a Mask R-CNN checkpoint's mask
+    logits never load as distances: a state dict with ``mask_head.predictor.*`` is refused when loaded into
+    this head (LevelSet R-CNN checkpoints written before the rename are renamed on load by
+    :class:`LevelSetROIHeads`; see :mod:`levelset_rcnn.checkpoint`).
     """
 
     @configurable
     def __init__(self, input_shape, *, truncation_ratio, loss_heaviside_eps, **kwargs):
         super().__init__(input_shape, **kwargs)
+        # rename the parent's last layer (registration order, hence layers(), is unchanged: it stays last)
+        predictor = self.predictor
+        del self.predictor
+        self.tsdf_predictor = predictor
         self.truncation_ratio = truncation_ratio
         self.loss_heaviside_eps = loss_heaviside_eps
+        self._register_load_state_dict_pre_hook(self._refuse_mask_predictor)
+
+    @staticmethod
+    def _refuse_mask_predictor(state_dict, prefix, *args):
+        if any(k.startswith(prefix + "predictor.") for k in state_dict) and not any(
+            k.startswith(prefix + "tsdf_predictor.") for k in state_dict
+        ):
+            from ..checkpoint import mask_predictor_refusal
+
+            raise mask_predictor_refusal(prefix)
 
     @classmethod
     def from_config(cls, cfg, input_shape):
+        from ..config import validate_levelset_config
+
+        validate_levelset_config(cfg)
         ret = super().from_config(cfg, input_shape)
         ret["truncation_ratio"] = cfg.MODEL.LEVELSET.TRUNCATION / cfg.MODEL.LEVELSET.RESOLUTION
         ret["loss_heaviside_eps"] = cfg.MODEL.LEVELSET.LOSS_HEAVISIDE_EPS

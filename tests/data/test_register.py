@@ -188,3 +188,34 @@ def test_via_folder_with_class_key(prefix, tmp_path):
     names = register_dataset_folder(prefix, tmp_path, class_key="kind")
     assert MetadataCatalog.get(names[0]).thing_classes == ["cat", "dog"]
     assert [a["category_id"] for a in DatasetCatalog.get(names[1])[0]["annotations"]] == [1]
+
+
+def test_empty_segmentation_is_dropped_with_a_logged_count(prefix, tmp_path, caplog):
+    """``"segmentation": []`` next to annotations with masks: dropped, and the json, image and annotation ids
+    are logged (detectron2 keeps it without a mask, and training fails on it with KeyError: 'segmentation')."""
+    import logging
+
+    json_file = _coco_folder(tmp_path, image_names=("0.png", "1.png", "2.png"))
+    coco = json.loads(json_file.read_text())
+    coco["annotations"][1]["segmentation"] = []
+    coco["annotations"].append({"id": 205, "image_id": 10, "category_id": 1, "iscrowd": 0, "bbox": [1, 1, 4, 4],
+                                "area": 16.0, "segmentation": []})
+    json_file.write_text(json.dumps(coco))
+    name = register_coco_dataset(f"{prefix}_empty_segm", json_file, tmp_path / "train")
+    with caplog.at_level(logging.WARNING, logger="levelset_rcnn.data.register"):
+        dicts = DatasetCatalog.get(name)
+    counts = {d["image_id"]: len(d["annotations"]) for d in dicts}
+    assert counts == {10: 1, 11: 0, 12: 1}
+    assert all("segmentation" in a and "id" not in a for d in dicts for a in d["annotations"])
+    assert "dropped 2 annotation(s)" in caplog.text and str(json_file) in caplog.text
+    assert "image id 11" in caplog.text and "annotation id 101" in caplog.text and "annotation id 205" in caplog.text
+
+
+def test_box_only_json_keeps_its_annotations(prefix, tmp_path):
+    json_file = _coco_folder(tmp_path)
+    coco = json.loads(json_file.read_text())
+    for ann in coco["annotations"]:
+        del ann["segmentation"]
+    json_file.write_text(json.dumps(coco))
+    dicts = DatasetCatalog.get(register_coco_dataset(f"{prefix}_boxes", json_file, tmp_path / "train"))
+    assert [len(d["annotations"]) for d in dicts] == [1, 1]

@@ -86,7 +86,7 @@ def test_final_loss_reaches_all_three_heads():
     assert has_nonzero_grad(heads.hyperparameter_head), "hyperparameter head got no gradient"
     assert has_nonzero_grad(heads.feature_head), "Chan-Vese feature head got no gradient"
     # specifically the output layers that produce phi0, the hyperparameters and F
-    assert heads.mask_head.predictor.weight.grad.abs().sum() > 0
+    assert heads.mask_head.tsdf_predictor.weight.grad.abs().sum() > 0
     assert heads.feature_head.predictor.weight.grad.abs().sum() > 0
     # the box branch is not influenced by a mask loss
     assert not has_nonzero_grad(heads.box_predictor)

@@ -91,3 +91,37 @@ def test_demo_errors_are_clear(tmp_path, tiny):
     with pytest.raises(SystemExit, match="not on videos"):
         demo.main(["--config-file", config, "--video-input", "x.mp4", "--output", str(tmp_path),
                    "--levelset-view", "1"])
+
+
+def test_inputs_sharing_a_stem_keep_every_output(tmp_path, tiny, one_thread, capsys):
+    """x.png, x.jpg (and x.png of another folder) give three drawings, none overwritten."""
+    config, weights = tiny
+    rng = np.random.default_rng(1)
+    inputs = [tmp_path / "in" / "x.png", tmp_path / "in" / "x.jpg", tmp_path / "other" / "x.png"]
+    for i, path in enumerate(inputs):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((64, 64 + 16 * i, 3)) * 255).astype(np.uint8)).save(path)
+    out = tmp_path / "out"
+    demo = load_tool("demo")
+    assert demo.main(["--config-file", config, "--input", *map(str, inputs), "--output", str(out),
+                      "--opts", "MODEL.WEIGHTS", weights]) == 0
+    names = ["x.png.png", "x.jpg.png", "x.png_2.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    for name, width in zip(names, (64, 80, 96)):  # each drawing is of its own input
+        assert np.asarray(Image.open(out / name)).shape[:2] == (64, width)
+    assert demo.output_names(["a/img.png", "b/other.jpg"]) == ["img", "other"]  # unique stems: unchanged
+
+
+def test_demo_names_a_truncated_image_and_a_file_that_is_not_a_checkpoint(tmp_path, tiny):
+    config, weights = tiny
+    demo = load_tool("demo")
+    bad = tmp_path / "cut.jpg"
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(bad, quality=95)
+    bad.write_bytes(bad.read_bytes()[:600])
+    with pytest.raises(OSError, match="cut.jpg"):
+        demo.main(["--config-file", config, "--input", str(bad), "--output", str(tmp_path / "out"),
+                   "--opts", "MODEL.WEIGHTS", weights])
+    with pytest.raises(ValueError) as info:
+        demo.main(["--config-file", config, "--input", str(bad), "--output", str(tmp_path / "out"),
+                   "--opts", "MODEL.WEIGHTS", str(bad)])
+    assert "cut.jpg is not a checkpoint" in str(info.value) and "weights_only" not in str(info.value)

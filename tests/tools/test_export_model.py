@@ -82,3 +82,17 @@ def test_image_without_detections_runs_through_a_trace_made_with_detections(tmp_
     traced_out = exported_model(b)
     assert len(traced_out) == 0
     assert traced_out.pred_masks.shape == (0, 96, 96)
+
+
+def test_export_names_a_truncated_sample_image_and_refuses_a_non_checkpoint(tmp_path):
+    _, _, config, weights = save_tiny_model(tmp_path / "tiny")
+    bad = tmp_path / "sample.jpg"
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(bad, quality=95)
+    bad.write_bytes(bad.read_bytes()[:600])
+    export_model = load_tool("export_model")
+    with pytest.raises(OSError, match="sample.jpg"):
+        export_model.main(["--config-file", config, "--output", str(tmp_path / "out"), "--sample-image", str(bad),
+                           "--opts", "MODEL.WEIGHTS", weights])
+    with pytest.raises(ValueError, match="sample.jpg is not a checkpoint"):
+        export_model.main(["--config-file", config, "--output", str(tmp_path / "out"),
+                           "--opts", "MODEL.WEIGHTS", str(bad)])

@@ -49,3 +49,31 @@ def test_unknown_config_key_is_a_clear_error(tmp_path):
     proc = run_train_net(["--config-file", str(bad)], tmp_path, timeout=300)
     assert proc.returncode != 0
     assert "NUM_ITERATONS" in proc.stderr and str(bad) in proc.stderr
+
+
+def test_eval_only_without_weights_is_refused(tmp_path):
+    """--eval-only with an empty MODEL.WEIGHTS would evaluate a random model and exit 0."""
+    proc = run_train_net(["--config-file", str(REPO_ROOT / "configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml"),
+                          "--eval-only", "OUTPUT_DIR", str(tmp_path / "out")], tmp_path, timeout=300)
+    assert proc.returncode != 0
+    assert "--eval-only needs trained weights" in proc.stderr and "MODEL.WEIGHTS" in proc.stderr
+    assert not (tmp_path / "out" / "inference").exists()
+
+
+def test_eval_only_weights_check(tmp_path):
+    from argparse import Namespace
+
+    import pytest
+    from levelset_rcnn.engine.defaults import argument_parser, check_eval_only_weights, setup_cfg
+
+    cfg = setup_cfg(str(REPO_ROOT / "configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml"),
+                    ["OUTPUT_DIR", str(tmp_path)])
+    with pytest.raises(SystemExit, match="MODEL.WEIGHTS is empty"):
+        check_eval_only_weights(cfg, Namespace(eval_only=True, resume=False, eval_random_init=False))
+    # opt-in flag, training (no --eval-only), or --resume with a checkpoint in OUTPUT_DIR: allowed
+    check_eval_only_weights(cfg, argument_parser().parse_args(["--eval-only", "--eval-random-init"]))
+    check_eval_only_weights(cfg, Namespace(eval_only=False, resume=False, eval_random_init=False))
+    with pytest.raises(SystemExit):
+        check_eval_only_weights(cfg, Namespace(eval_only=True, resume=True, eval_random_init=False))
+    (tmp_path / "last_checkpoint").write_text("model_0000009.pth")
+    check_eval_only_weights(cfg, Namespace(eval_only=True, resume=True, eval_random_init=False))

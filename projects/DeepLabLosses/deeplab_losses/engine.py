@@ -5,7 +5,7 @@ import os
 import torch
 
 from detectron2.config import get_cfg
-from detectron2.data import DatasetMapper, MetadataCatalog, build_detection_train_loader
+from detectron2.data import MetadataCatalog, build_detection_train_loader
 from detectron2.data import transforms as T
 from detectron2.engine import default_setup
 from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
@@ -14,6 +14,7 @@ from detectron2.projects.deeplab import build_lr_scheduler as build_deeplab_lr_s
 from levelset_rcnn.engine.defaults import DeviceAgnosticTrainer
 
 from .config import add_deeplab_losses_config
+from .data.mapper import SemSegDatasetMapper
 from .evaluation import BoundarySemSegEvaluator
 
 __all__ = ["Trainer", "setup_cfg", "build_sem_seg_train_aug", "check_losses_ready", "PROJECT_ROOT"]
@@ -44,7 +45,9 @@ def check_losses_ready(model):
 class Trainer(DeviceAgnosticTrainer):
     """detectron2's DefaultTrainer (device-agnostic: several CPU processes with gloo, CPU AMP; see
     :class:`levelset_rcnn.engine.defaults.DeviceAgnosticTrainer`) with DeepLab's data augmentation and poly LR,
-    SemSegEvaluator + BoundarySemSegEvaluator, and a SEMEDA readiness check before training starts."""
+    SemSegEvaluator + BoundarySemSegEvaluator, and a SEMEDA readiness check before training starts.
+    Checkpoints hold the optimizer, the scheduler, the AMP grad scaler and the random states (exact
+    ``--resume``); training label maps are checked by :class:`deeplab_losses.data.mapper.SemSegDatasetMapper`."""
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -59,7 +62,7 @@ class Trainer(DeviceAgnosticTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        mapper = DatasetMapper(cfg, is_train=True, augmentations=build_sem_seg_train_aug(cfg))
+        mapper = SemSegDatasetMapper(cfg, is_train=True, augmentations=build_sem_seg_train_aug(cfg))
         return build_detection_train_loader(cfg, mapper=mapper)
 
     @classmethod

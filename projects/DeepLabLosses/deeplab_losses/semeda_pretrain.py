@@ -77,9 +77,20 @@ def edge_f1(net, label_maps, ignore_value, threshold=0.5):
     return 2 * tp / max(1, 2 * tp + fp + fn)
 
 
+#: the first iterations are always logged (then every ``log_period``)
+LOG_FIRST_ITERATIONS = 5
+
+
 def pretrain_semeda(source, num_classes, ignore_value=255, max_iter=600, lr=1e-2, batch=8, crop=128, seed=0,
                     channels=(16, 32), kernel_size=3, log_period=100, net=None):
-    """Train g (Adam) for ``max_iter`` iterations; returns the net with ``trained_iterations`` set."""
+    """Train g (Adam) for ``max_iter`` iterations; returns the net with ``trained_iterations`` set.
+
+    The first ``LOG_FIRST_ITERATIONS`` iterations and every ``log_period``-th are logged. A non-finite loss
+    stops with ``FloatingPointError`` before g is updated (nothing is saved). A batch whose crops have no
+    pixel other than ``ignore_value`` has nothing to learn (its loss would be 0/0): it is skipped and counted,
+    and when every batch so far was such (label maps that are all ignore, or a wrong IGNORE_VALUE) after
+    ``min(max_iter, 20)`` batches, ``ValueError`` stops the pre-training.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = net or SemedaNet(num_classes, channels, kernel_size)
@@ -87,20 +98,41 @@ def pretrain_semeda(source, num_classes, ignore_value=255, max_iter=600, lr=1e-2
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, max_iter))
     start = time.perf_counter()
+    skipped = 0
     for it in range(max_iter):
         labels = _crop_batch(source, rng, batch if crop > 0 else 1, crop, ignore_value)
         onehot, _ = one_hot_targets(labels, num_classes, ignore_value)
         edges, valid = semantic_edges(labels, ignore_value)
+        if not bool(valid.any()):
+            skipped += 1
+            if skipped == it + 1 and skipped >= min(max_iter, 20):
+                raise ValueError(
+                    f"SEMEDA pre-training: the first {skipped} batches have only ignore labels "
+                    f"(MODEL.SEM_SEG_HEAD.IGNORE_VALUE = {ignore_value}): g has nothing to learn. Check the "
+                    "label maps of DATASETS.TRAIN and IGNORE_VALUE; nothing was saved"
+                )
+            continue
         target = torch.where(valid, edges.long(), torch.full_like(labels, -1))
         loss = F.cross_entropy(net.edge_logits(onehot), target, ignore_index=-1)  # Eq. 7
+        if not bool(torch.isfinite(loss)):
+            raise FloatingPointError(
+                f"SEMEDA pre-training: loss {loss.item()} at iteration {it + 1}/{max_iter} ({int(valid.sum())} "
+                f"valid pixels in the batch, lr {lr}): g is not saved. Lower SEMEDA_PRETRAIN.BASE_LR or check the "
+                "label maps and MODEL.SEM_SEG_HEAD.IGNORE_VALUE"
+            )
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         net.trained_iterations += 1
-        if log_period and (it + 1) % log_period == 0:
+        if it < LOG_FIRST_ITERATIONS or (log_period and (it + 1) % log_period == 0):
             logger.info("SEMEDA g iter %d/%d loss %.4f (%.1fs)", it + 1, max_iter, loss.item(),
                         time.perf_counter() - start)
+    if skipped:
+        logger.warning("SEMEDA pre-training: skipped %d of %d batches that had only ignore labels", skipped, max_iter)
+    if net.trained_iterations == 0 and max_iter > 0:
+        raise ValueError(f"SEMEDA pre-training: all {max_iter} batches have only ignore labels "
+                         f"(IGNORE_VALUE = {ignore_value}): g was not trained; nothing was saved")
     net.eval()
     return net
 

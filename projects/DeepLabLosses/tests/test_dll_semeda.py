@@ -117,3 +117,35 @@ def test_sobel_loss_zero_for_perfect_and_grows():
     loss = SobelEdgeLoss(4.0, IGN)
     values = [float(loss(torch.roll(onehot, s, dims=2), labels)) for s in (0, 1, 3)]
     assert values[0] < 1e-6 and values[0] < values[1] < values[2]
+
+
+def test_pretraining_on_all_ignore_labels_stops_with_a_clear_error():
+    """All-ignore label maps gave 'loss nan' (logged every 100 iterations) and an untrained g was saved."""
+    maps = [np.full((40, 40), IGN, np.int64) for _ in range(3)]
+    with pytest.raises(ValueError, match="only ignore labels.*IGNORE_VALUE = 255"):
+        pretrain_semeda(LabelMapSource(maps), 5, IGN, max_iter=30, batch=2, crop=32)
+    with pytest.raises(ValueError, match="only ignore labels"):
+        pretrain_semeda(LabelMapSource(maps), 5, IGN, max_iter=3, batch=2, crop=32)
+
+
+def test_pretraining_stops_on_a_non_finite_loss_and_logs_the_first_iterations(caplog):
+    import logging
+
+    maps = [render_semantic_image(np.random.default_rng(i), (40, 40), 3)[1] for i in range(2)]
+    with caplog.at_level(logging.INFO, logger="deeplab_losses.semeda_pretrain"):
+        net = pretrain_semeda(LabelMapSource(maps), 5, IGN, max_iter=3, batch=2, crop=32, log_period=100)
+    assert int(net.trained_iterations) == 3
+    assert "iter 1/3 loss" in caplog.text and "iter 3/3 loss" in caplog.text
+    broken = SemedaNet(5, (16, 32), 3)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match=r"loss nan at iteration 1/3"):
+        pretrain_semeda(LabelMapSource(maps), 5, IGN, max_iter=3, batch=2, crop=32, net=broken)
+    assert int(broken.trained_iterations) == 0
+
+
+def test_pretraining_skips_an_occasional_all_ignore_batch():
+    maps = [render_semantic_image(np.random.default_rng(0), (40, 40), 3)[1], np.full((40, 40), IGN, np.int64)]
+    net = pretrain_semeda(LabelMapSource(maps), 5, IGN, max_iter=8, batch=1, crop=32)
+    assert 0 < int(net.trained_iterations) < 8
+    assert all(torch.isfinite(p).all() for p in net.parameters())

@@ -24,3 +24,13 @@ def test_train_net_trains_with_two_gloo_processes(tmp_path, dll_project_root, dl
     state = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)["model"]
     assert any(k.startswith("sem_seg_head.") for k in state)
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_eval_only_without_weights_is_refused(tmp_path, dll_project_root):
+    cmd = [sys.executable, str(dll_project_root / "train_net.py"), "--eval-only",
+           "--config-file", str(dll_project_root / "configs/quickstart/deeplab_v3_plus_shapes_ce.yaml"),
+           "OUTPUT_DIR", str(tmp_path / "out")]
+    res = subprocess.run(cmd, cwd=str(dll_project_root), capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert "--eval-only needs trained weights" in res.stderr and "MODEL.WEIGHTS" in res.stderr
+    assert not (tmp_path / "out" / "inference").exists()

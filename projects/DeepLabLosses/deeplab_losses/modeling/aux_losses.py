@@ -1,4 +1,6 @@
 """The auxiliary losses a DeepLab head adds to its cross-entropy, and the head mixin that adds them."""
+import logging
+
 import torch.nn.functional as F
 from torch import nn
 
@@ -8,6 +10,8 @@ from .semeda_loss import SemedaLoss
 from .sobel_loss import SobelEdgeLoss
 
 __all__ = ["DeepLabAuxLosses", "build_aux_losses", "AuxLossesHeadMixin"]
+
+logger = logging.getLogger(__name__)
 
 _BUILDERS = {"level_set": LevelSetLoss, "semeda": SemedaLoss, "sobel": SobelEdgeLoss}
 
@@ -46,12 +50,25 @@ class AuxLossesHeadMixin:
 
     As in detectron2's heads, the stride-``common_stride`` logits are upsampled bilinearly to the target
     resolution first; every loss sees the same upsampled logits.
+
+    A batch whose pixels are all ``ignore_value`` (e.g. an image labelled void only) has no pixel to average the
+    cross-entropy over (0/0 = NaN, which stops training): its ``loss_sem_seg`` is 0 (still in the graph), and
+    such batches are counted in ``num_all_ignore_batches`` and logged.
     """
+
+    num_all_ignore_batches = 0
 
     def losses(self, predictions, targets):
         predictions = F.interpolate(
             predictions, scale_factor=self.common_stride, mode="bilinear", align_corners=False
         )
-        losses = {"loss_sem_seg": self.loss(predictions, targets) * self.loss_weight}
+        if targets.numel() and not bool((targets != self.ignore_value).any()):
+            self.num_all_ignore_batches += 1
+            logger.warning("A training batch has only ignore labels (%d): loss_sem_seg = 0 for it (%d such batches "
+                           "so far)", self.ignore_value, self.num_all_ignore_batches)
+            ce = predictions.sum() * 0.0  # zero, but every parameter keeps a gradient (DDP)
+        else:
+            ce = self.loss(predictions, targets)
+        losses = {"loss_sem_seg": ce * self.loss_weight}
         losses.update(self.aux_losses(predictions, targets))
         return losses

@@ -110,10 +110,11 @@ def load_semeda_net(path, num_classes, channels=(16, 32), kernel_size=3):
         raise ValueError(f"MODEL.SEMEDA.WEIGHTS is empty: the SEMEDA loss needs a pre-trained edge network g; {hint}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"MODEL.SEMEDA.WEIGHTS = {path!r}: no such file; {hint}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - report which file is unreadable
-        raise ValueError(f"MODEL.SEMEDA.WEIGHTS = {path!r}: cannot be read as a torch checkpoint ({exc})") from exc
+    try:  # tensors and plain values only: nothing in the file is run
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - report which file is unreadable (not torch's weights_only advice)
+        raise ValueError(f"MODEL.SEMEDA.WEIGHTS = {path!r} is not a checkpoint that can be loaded safely "
+                         f"({type(exc).__name__}); {hint}") from None
     if not isinstance(payload, dict) or payload.get("format") != SEMEDA_CHECKPOINT_FORMAT:
         raise ValueError(f"MODEL.SEMEDA.WEIGHTS = {path!r} is not a SEMEDA g checkpoint (format "
                          f"{SEMEDA_CHECKPOINT_FORMAT!r}); {hint}")

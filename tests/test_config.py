@@ -1,0 +1,78 @@
+"""validate_levelset_config: every MODEL.LEVELSET.* value is checked when the model is built, with errors that
+name the key and the value (instead of e.g. torch's "negative dimension" from the hyperparameter head)."""
+import pytest
+import torch
+from conftest import REPO_ROOT
+from model_helpers import SMALL_MODEL_OPTS
+
+import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
+from detectron2.modeling import build_model
+
+from levelset_rcnn.config import validate_levelset_config
+from levelset_rcnn.engine import Trainer
+from levelset_rcnn.engine.defaults import setup_cfg
+
+QUICKSTART = str(REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml")
+TSDF_ONLY = ["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead"]
+
+BAD = [
+    ("NUM_ITERATIONS", "-2", "-2"),
+    ("NUM_ITERATIONS", "0", "0"),
+    ("RESOLUTION", "0", "0"),
+    ("TRUNCATION", "-1.0", "-1.0"),
+    ("TRUNCATION", "60.0", "60.0"),  # not smaller than RESOLUTION (56)
+    ("LOSS_WEIGHT_FINAL", "-0.5", "-0.5"),
+    ("LOSS_HEAVISIDE_EPS", "0.0", "0.0"),
+    ("MIN_EPS", "-0.1", "-0.1"),
+    ("GRADIENT_STABILIZER", "-1e-3", "-0.001"),
+    ("HYPERPARAMETER_HEAD.NUM_CONV", "-1", "-1"),
+    ("HYPERPARAMETER_HEAD.FC_DIM", "0", "0"),
+    ("HYPERPARAMETER_HEAD.NAME", "NoSuchHead", "NoSuchHead"),
+    ("FEATURE_HEAD.NUM_CHANNELS", "0", "0"),
+    ("FEATURE_HEAD.CONV_DIMS", "[]", "[]"),
+    ("FEATURE_HEAD.CONV_DIMS", "[32, -4]", "-4"),
+    ("FEATURE_HEAD.OUTPUT", "sigmoid", "sigmoid"),
+    ("FEATURE_HEAD.NAME", "NoSuchHead", "NoSuchHead"),
+]
+
+
+@pytest.mark.parametrize("key,value,shown", BAD)
+def test_bad_levelset_value_is_named_when_the_model_is_built(key, value, shown):
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + [f"MODEL.LEVELSET.{key}", value])
+    with pytest.raises(ValueError) as info:
+        build_model(cfg)
+    message = str(info.value)
+    assert f"MODEL.LEVELSET.{key}" in message and shown in message
+
+
+def test_tsdf_only_model_and_trainer_validate_too():
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + TSDF_ONLY + ["MODEL.LEVELSET.TRUNCATION", "0.0"])
+    with pytest.raises(ValueError, match="MODEL.LEVELSET.TRUNCATION"):
+        build_model(cfg)
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + ["MODEL.LEVELSET.NUM_ITERATIONS", "-2"])
+    with pytest.raises(ValueError, match="MODEL.LEVELSET.NUM_ITERATIONS = -2"):
+        Trainer.build_model(cfg)
+
+
+def test_types_set_in_code_are_checked():
+    cfg = setup_cfg(QUICKSTART, [])
+    cfg.defrost()
+    cfg.MODEL.LEVELSET.NUM_ITERATIONS = 2.5
+    with pytest.raises(ValueError, match="NUM_ITERATIONS = 2.5"):
+        validate_levelset_config(cfg)
+    cfg.MODEL.LEVELSET.NUM_ITERATIONS = 3
+    cfg.MODEL.LEVELSET.CHAN_VESE_ON = "yes"
+    with pytest.raises(ValueError, match="CHAN_VESE_ON = 'yes'"):
+        validate_levelset_config(cfg)
+    cfg.MODEL.LEVELSET.CHAN_VESE_ON = True
+    cfg.MODEL.LEVELSET.MIN_EPS = float("nan")
+    with pytest.raises(ValueError, match="MIN_EPS = nan: must be finite"):
+        validate_levelset_config(cfg)
+
+
+def test_shipped_defaults_are_valid():
+    for opts in ([], TSDF_ONLY, ["MODEL.LEVELSET.CHAN_VESE_ON", "False"]):
+        cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + opts)
+        validate_levelset_config(cfg)
+        torch.manual_seed(0)
+        build_model(cfg)
