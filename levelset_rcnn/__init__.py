@@ -4,9 +4,10 @@ Importing this package registers its heads in Detectron2's registries and its bu
 ``DatasetCatalog``. It must be imported before ``detectron2.modeling`` when detectron2's compiled ops are
 missing (see :mod:`levelset_rcnn._compat`).
 """
-from ._compat import ensure_detectron2_ops, has_compiled_ops
+from ._compat import ensure_cityscapesscripts_alias, ensure_detectron2_ops, has_compiled_ops
 
 ensure_detectron2_ops()
+ensure_cityscapesscripts_alias()  # official detectron2 main imports cityscapesscripts under its authors' path
 
 from .config import add_levelset_rcnn_config  # noqa: E402
 from . import modeling  # noqa: E402,F401  (registers heads)

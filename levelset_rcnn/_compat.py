@@ -12,14 +12,24 @@ ops ``import detectron2.modeling`` fails. :func:`ensure_detectron2_ops` register
 
 Mask R-CNN and LevelSet R-CNN only need ``nms`` and ``roi_align``, which detectron2 takes from torchvision.
 The COCO evaluators of this project use pycocotools when :func:`has_compiled_ops` is false.
+
+:func:`ensure_cityscapesscripts_alias` fixes a defect of the *official* detectron2 main (not of v0.6):
+its ``data/datasets/cityscapes.py`` and ``evaluation/cityscapes_evaluation.py`` import
+``deeplearning.projects.cityscapesApi.cityscapesscripts...``, a path that exists only inside its authors'
+tree; v0.6 imports the public ``cityscapesscripts`` package. The alias makes that path resolve to the
+installed ``cityscapesscripts`` (the very same module objects), so detectron2's Cityscapes loaders and
+evaluators work on both versions.
 """
+import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import types
 
 import torch
 
-__all__ = ["ensure_detectron2_ops", "has_compiled_ops", "MissingCompiledOpError"]
+__all__ = ["ensure_detectron2_ops", "ensure_cityscapesscripts_alias", "has_compiled_ops", "MissingCompiledOpError"]
 
 _HOW_TO_GET = (
     "It needs detectron2's compiled extension (detectron2._C), which this installation lacks "
@@ -195,4 +205,65 @@ def ensure_detectron2_ops():
         sys.modules["detectron2._C"] = module
         detectron2._C = module
         _register_missing_torch_ops()
+    return True
+
+
+#: The import path of cityscapesscripts in official detectron2 main (its authors' internal tree).
+CITYSCAPES_ALIAS = "deeplearning.projects.cityscapesApi.cityscapesscripts"
+_CITYSCAPES_ALIAS_PARENTS = ("deeplearning", "deeplearning.projects", "deeplearning.projects.cityscapesApi")
+
+
+class _CityscapesScriptsAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import ``deeplearning.projects.cityscapesApi.cityscapesscripts[.X]`` as ``cityscapesscripts[.X]``.
+
+    The three parent packages are empty placeholder packages; every module below the alias *is* the
+    installed ``cityscapesscripts`` module (same object, so module state such as
+    ``evalInstanceLevelSemanticLabeling.args`` is shared, nothing is imported twice). It sits first in
+    ``sys.meta_path`` so that the path finder does not load a second copy of a submodule under the alias
+    name; :func:`ensure_cityscapesscripts_alias` installs it only when no real ``deeplearning`` package exists.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in _CITYSCAPES_ALIAS_PARENTS:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        if fullname != CITYSCAPES_ALIAS and not fullname.startswith(CITYSCAPES_ALIAS + "."):
+            return None
+        real_name = "cityscapesscripts" + fullname[len(CITYSCAPES_ALIAS):]
+        try:
+            real = importlib.import_module(real_name)
+        except ModuleNotFoundError as e:
+            missing = e.name or ""
+            if real_name == missing or real_name.startswith(missing + "."):  # the target (or its package) is missing
+                how = "pip install cityscapesscripts" if missing == "cityscapesscripts" else "no such module"
+                raise ModuleNotFoundError(
+                    f"detectron2 imports {fullname}, which levelset_rcnn maps to {real_name}, but {missing} "
+                    f"cannot be found ({how})",
+                    name=fullname,
+                ) from e
+            raise
+        spec = importlib.machinery.ModuleSpec(fullname, self, is_package=hasattr(real, "__path__"))
+        spec.levelset_rcnn_target = real
+        return spec
+
+    def create_module(self, spec):
+        # None: a fresh, empty placeholder package (the three parents)
+        return getattr(spec, "levelset_rcnn_target", None)
+
+    def exec_module(self, module):
+        pass  # placeholders stay empty; aliased modules are already executed
+
+
+def ensure_cityscapesscripts_alias():
+    """Make official detectron2 main's ``deeplearning.projects.cityscapesApi.cityscapesscripts`` imports work.
+
+    Installs :class:`_CityscapesScriptsAlias` at the front of ``sys.meta_path`` unless it is already there or a
+    real ``deeplearning`` package is importable (then that one is left to answer). Idempotent; harmless on
+    detectron2 v0.6, which imports ``cityscapesscripts`` directly. Returns True when the alias is active.
+    ``import levelset_rcnn`` calls it.
+    """
+    if any(isinstance(f, _CityscapesScriptsAlias) for f in sys.meta_path):
+        return True
+    if "deeplearning" in sys.modules or importlib.util.find_spec("deeplearning") is not None:
+        return False
+    sys.meta_path.insert(0, _CityscapesScriptsAlias())
     return True

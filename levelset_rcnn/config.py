@@ -85,6 +85,10 @@ def add_levelset_rcnn_config(cfg):
 
     add_boundary_eval_config(cfg)
     add_efficientnet_lite_config(cfg)
+    # Test-time augmentation (detectron2's TEST.AUG.ENABLED / MIN_SIZES / MAX_SIZE / FLIP; paper Table 1): what
+    # LevelSetRCNNWithTTA averages over the views, "mask" = the soft masks H(phiN) (and H(phi0)), "phi" = the level
+    # sets, then H. Measured on balloon: docs/RESULTS.md, "Test-time augmentation".
+    cfg.TEST.AUG.LEVELSET_AVERAGE = "mask"
     return cfg
 
 

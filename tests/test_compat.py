@@ -244,11 +244,15 @@ def test_install_from_source_targets(installer, tmp_path):
     checkout = tmp_path / "detectron2"
     checkout.mkdir()
     (checkout / "setup.py").write_text("# stand-in\n")
+    archive = tmp_path / "detectron2-main-02b5c4e.tar.gz"
+    archive.write_bytes(b"")
     installer.install_from_source(str(checkout))
+    installer.install_from_source(str(archive))
     installer.install_from_source("https://github.com/facebookresearch/detectron2.git")
     installer.install_from_source("git+https://example.org/detectron2.git")
     assert installer.pip_calls == [
         ("install", "--no-build-isolation", str(checkout.resolve())),
+        ("install", "--no-build-isolation", str(archive.resolve())),
         ("install", "--no-build-isolation", "git+https://github.com/facebookresearch/detectron2.git"),
         ("install", "--no-build-isolation", "git+https://example.org/detectron2.git"),
     ]
@@ -259,3 +263,66 @@ def test_install_keeps_existing_detectron2(installer, capsys):
     assert installer.main([]) == 0
     assert installer.pip_calls == []
     assert "keeping" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------------
+# deeplearning.projects.cityscapesApi.cityscapesscripts (official detectron2 main) -> cityscapesscripts
+# --------------------------------------------------------------------------------------------------------
+def test_cityscapesscripts_alias_is_the_installed_package():
+    """Regression: official detectron2 main's Cityscapes loader and evaluator import cityscapesscripts as
+    ``deeplearning.projects.cityscapesApi.cityscapesscripts``; after ``import levelset_rcnn`` that path is the
+    installed cityscapesscripts itself (same module objects, so no module is loaded twice)."""
+    import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as real_eval
+    import cityscapesscripts.helpers.labels as real_labels
+    import deeplearning.projects.cityscapesApi.cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as eval_
+    from deeplearning.projects.cityscapesApi.cityscapesscripts.helpers.labels import labels, name2label
+
+    assert eval_ is real_eval
+    assert labels is real_labels.labels and name2label is real_labels.name2label
+    assert sys.modules[_compat.CITYSCAPES_ALIAS + ".helpers"] is sys.modules["cityscapesscripts.helpers"]
+    assert _compat.ensure_cityscapesscripts_alias() is True  # idempotent
+    assert sum(isinstance(f, _compat._CityscapesScriptsAlias) for f in sys.meta_path) == 1
+    # both detectron2 versions' Cityscapes code imports now
+    from detectron2.data.datasets import cityscapes
+
+    assert callable(cityscapes.load_cityscapes_instances)
+
+
+def test_cityscapesscripts_alias_errors_name_the_module():
+    with pytest.raises(ModuleNotFoundError, match=r"cityscapesscripts\.no_such_module"):
+        import deeplearning.projects.cityscapesApi.cityscapesscripts.no_such_module  # noqa: F401
+    with pytest.raises(ModuleNotFoundError, match="deeplearning.something_else"):
+        import deeplearning.something_else  # noqa: F401
+
+
+def test_cityscapesscripts_alias_yields_to_a_real_deeplearning_package(monkeypatch):
+    """Where a real ``deeplearning`` package exists (detectron2's authors' tree), it is left to answer."""
+    import types
+
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, _compat._CityscapesScriptsAlias)])
+    monkeypatch.setitem(sys.modules, "deeplearning", types.ModuleType("deeplearning"))
+    assert _compat.ensure_cityscapesscripts_alias() is False
+    assert not any(isinstance(f, _compat._CityscapesScriptsAlias) for f in sys.meta_path)
+
+
+# --------------------------------------------------------------------------------------------------------
+# .ci/run: the official-main leg needs the vendored detectron2 source
+# --------------------------------------------------------------------------------------------------------
+def test_ci_fails_clearly_without_the_detectron2_main_tarball(tmp_path):
+    """A missing tarball is a CI failure naming the file, before any leg starts (not a silent skip)."""
+    import os
+    import signal
+    import subprocess
+
+    missing = tmp_path / "detectron2-main-02b5c4e.tar.gz"
+    proc = subprocess.Popen(["bash", str(REPO_ROOT / ".ci" / "run")], env={**os.environ, "D2_MAIN_TARBALL": str(missing)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:  # should .ci/run ever go on to run the suite, stop it and everything it started
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode not in (0, None), out
+    assert str(missing) in err and "missing" in err
+    assert "leg" not in out  # no leg started

@@ -5,7 +5,8 @@ Three ways, in this order of preference:
 
 1. An importable detectron2 is kept as it is (official source build, or an earlier run of this script),
    unless ``--force`` is given.
-2. ``--source PATH_OR_URL`` builds the *official* detectron2 from a local checkout or a git URL
+2. ``--source PATH_OR_URL`` builds the *official* detectron2 from a local source tree, a source archive
+   (``.tar.gz``, e.g. the vendored ``detectron2-main-02b5c4e.tar.gz``) or a git URL
    (``pip install --no-build-isolation``; compiles detectron2's C++/CUDA ops, needs a compiler).
 3. Otherwise a pure-Python detectron2 v0.6 is built from the package registry's ``pb1-detectron2==0.6``
    sdist, whose C++ sources are missing (so ``pip install pb1-detectron2`` itself fails). Its Python
@@ -84,17 +85,26 @@ def require_torch():
             )
 
 
+SOURCE_ARCHIVES = (".tar.gz", ".tgz", ".zip")
+
+
 def install_from_source(source):
-    """Official detectron2 from a checkout or git URL (compiled ops)."""
+    """Official detectron2 from a source tree (a checkout or an unpacked snapshot), a source archive
+    (``.tar.gz`` / ``.tgz`` / ``.zip``, e.g. ``detectron2-main-02b5c4e.tar.gz``; pip unpacks it) or a git URL.
+    Compiles detectron2's C++ ops (``MAX_JOBS`` sets the parallel compile jobs); no network is needed for a
+    local tree or archive as long as torch is installed and detectron2's dependencies are on the registry."""
     if os.path.isdir(source):
         if not (Path(source) / "setup.py").is_file():
             sys.exit(f"install_detectron2: --source {source} is a folder without setup.py; "
                      "point it at a detectron2 checkout")
         target = str(Path(source).resolve())
+    elif os.path.isfile(source) and source.endswith(SOURCE_ARCHIVES):
+        target = str(Path(source).resolve())
     elif "://" in source or source.startswith("git@"):
         target = source if source.startswith("git+") else "git+" + source
     else:
-        sys.exit(f"install_detectron2: --source {source!r} is neither an existing folder nor a git URL")
+        sys.exit(f"install_detectron2: --source {source!r} is neither an existing folder, a source archive "
+                 f"({', '.join(SOURCE_ARCHIVES)}) nor a git URL")
     pip("install", "--no-build-isolation", target)
 
 

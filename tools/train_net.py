@@ -6,6 +6,7 @@
     python tools/train_net.py --config-file CONFIG --resume      # continue from OUTPUT_DIR's last checkpoint
     python tools/train_net.py --config-file CONFIG --dataset-folder balloon=/data/balloon \
         DATASETS.TRAIN "('balloon_train',)" DATASETS.TEST "('balloon_val',)" MODEL.ROI_HEADS.NUM_CLASSES 1
+    python tools/train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS model_final.pth TEST.AUG.ENABLED True
     python tools/train_net.py --config-file CONFIG --num-gpus 8
     python tools/train_net.py --config-file CONFIG --num-gpus 2 --dist-backend gloo   # 2 CPU processes
 """
@@ -19,7 +20,10 @@ def main(args):
     if args.eval_only:
         check_eval_only_weights(cfg, args)  # before building the model: no weights is an error
         model = load_eval_weights(cfg, Trainer.build_model(cfg), args)
-        return Trainer.test(cfg, model)
+        results = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:  # multi-scale / flip test-time augmentation, reported as <task>_TTA
+            results.update(Trainer.test_with_TTA(cfg, model))
+        return results
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

@@ -336,6 +336,30 @@ class Trainer(DeviceAgnosticTrainer):
         return super().build_train_loader(cfg)
 
     @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """Evaluate with test-time augmentation (``TEST.AUG.*``, :mod:`levelset_rcnn.modeling.test_time_augmentation`);
+        results are keyed ``<task>_TTA`` (e.g. ``segm_TTA``, ``segm_initial_TTA``), outputs in ``inference_TTA/``."""
+        from collections import OrderedDict
+
+        from ..modeling.test_time_augmentation import build_tta_model
+
+        logger.info("Running inference with test-time augmentation ...")
+        tta_model = build_tta_model(cfg, model)
+        evaluators = [cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA"))
+                      for name in cfg.DATASETS.TEST]
+        results = cls.test(cfg, tta_model, evaluators)
+        return OrderedDict((k + "_TTA", v) for k, v in results.items())
+
+    def build_hooks(self):
+        """detectron2's hooks, plus a final evaluation with test-time augmentation when ``TEST.AUG.ENABLED``."""
+        from detectron2.engine import hooks
+
+        ret = super().build_hooks()
+        if self.cfg.TEST.AUG.ENABLED:
+            ret.append(hooks.EvalHook(0, lambda: self.test_with_TTA(self.cfg, self.model)))
+        return ret
+
+    @classmethod
     def build_model(cls, cfg):
         from ..config import validate_levelset_config
 

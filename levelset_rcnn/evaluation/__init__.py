@@ -5,6 +5,8 @@
 * :class:`BoundaryAPEvaluator`: Boundary AP (Cheng et al., CVPR 2021) via faster-coco-eval;
 * :class:`BoundaryF1Evaluator`: AF1 / AF2 (paper section 5, Table 5);
 * :class:`CityscapesInstanceEvaluator`: cityscapesscripts' instance-level AP;
+* :class:`LevelSetLVISEvaluator`: LVIS box / mask AP with ``lvis`` where it works (numpy < 1.24), faster-coco-eval's
+  LVIS mode elsewhere (numpy 2);
 * :func:`build_evaluator`: picks the evaluator from the dataset's ``evaluator_type`` and adds the ones named in
   ``cfg.TEST.EXTRA_EVALUATORS``.
 """
@@ -19,6 +21,7 @@ from .coco_evaluation import (
     build_extra_evaluators,
 )
 from .instance_predictions import InstancePredictionEvaluator, load_coco_ground_truth
+from .lvis_evaluation import LevelSetLVISEvaluator, lvis_package_works
 
 __all__ = [
     "LevelSetCOCOEvaluator",
@@ -35,6 +38,8 @@ __all__ = [
     "average_boundary_f1",
     "mask_boundary",
     "CityscapesInstanceEvaluator",
+    "LevelSetLVISEvaluator",
+    "lvis_package_works",
     "InstancePredictionEvaluator",
     "load_coco_ground_truth",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 
 from .instance_predictions import InstancePredictionEvaluator
 
-__all__ = ["BoundaryAPEvaluator", "boundary_ap", "BOUNDARY_AP_TASK"]
+__all__ = ["BoundaryAPEvaluator", "boundary_ap", "BOUNDARY_AP_TASK", "faster_coco_eval_ap", "faster_coco_eval_results"]
 
 #: Results key of the Boundary AP metrics.
 BOUNDARY_AP_TASK = "boundary"
@@ -35,18 +35,65 @@ _NAMES = {
 }
 
 
-def boundary_ap(gt, results, *, dilation_ratio=0.02, max_dets=100, lvis_style=False, iou_type="boundary",
-                num_workers=1):
-    """COCO-style AP of COCO-format ``results`` against the COCO-format dict ``gt``, with faster-coco-eval.
+def faster_coco_eval_results(results, iou_type):
+    """Private copies of COCO-format ``results`` in the form faster-coco-eval's ``loadRes`` handles on any numpy.
+
+    faster-coco-eval 1.8.0's ``COCO.loadRes`` (a) takes only a *shallow* copy of the list, so it writes
+    ``area``, ``id``, ``iscrowd`` and, for results without a box, ``bbox = maskUtils.toBbox(...)`` -- a numpy
+    array -- into the caller's dicts, and (b) tests ``anns[0]["bbox"] == []``, which with a numpy-array box
+    raises ``ValueError: operands could not be broadcast together with shapes (4,) (0,)`` on numpy 2 (numpy 1
+    only warned). So results holding a numpy box (user code, ``pycocotools.mask.toBbox``, or any results list
+    evaluated a second time) failed on numpy 2. Here every result is a fresh dict whose box, when kept, is a
+    list of floats.
+
+    Mask evaluation (``"segm"``, ``"boundary"``) drops the box, as detectron2's COCO and LVIS evaluators do:
+    with a box, ``loadRes`` would take the box area as the instance area (small / medium / large), not
+    the mask area. Box evaluation keeps it.
+
+    Raises:
+        ValueError: a result has no ``segmentation`` for mask evaluation, or no ``bbox`` for box evaluation
+            (the message gives its index, image id and keys).
+    """
+    if iou_type not in ("segm", "boundary", "bbox"):
+        raise ValueError(f"iou_type must be 'segm', 'boundary' or 'bbox', got {iou_type!r}")
+    needed = "bbox" if iou_type == "bbox" else "segmentation"
+    out = []
+    for i, r in enumerate(results):
+        if needed not in r:
+            raise ValueError(
+                f"{iou_type} evaluation: result {i} (image_id {r.get('image_id')}) has no '{needed}' "
+                f"(keys: {sorted(r)})"
+            )
+        r = dict(r)
+        if iou_type == "bbox":
+            r["bbox"] = [float(v) for v in np.asarray(r["bbox"], dtype=np.float64).reshape(-1)]
+        else:
+            r.pop("bbox", None)
+        for key in ("area", "id", "iscrowd"):  # loadRes assigns them itself
+            r.pop(key, None)
+        out.append(r)
+    return out
+
+
+def faster_coco_eval_ap(gt, results, *, iou_type, dilation_ratio=0.02, max_dets=100, lvis_style=False,
+                        num_workers=1):
+    """COCO-style (or LVIS-style) AP of COCO-format ``results`` against the COCO-format dict ``gt``.
+
+    The one call into faster-coco-eval's ``COCOeval_faster`` shared by Boundary AP (:func:`boundary_ap`) and
+    the LVIS evaluator (:mod:`.lvis_evaluation`). ``results`` are not modified
+    (:func:`faster_coco_eval_results`); ``gt`` is read by faster-coco-eval, which adds bookkeeping keys
+    (``ignore``, RLEs) to its annotations: pass a private copy when that matters.
 
     Args:
-        gt (dict): COCO-format ground truth (``images`` with ``height`` / ``width``, ``annotations``,
-            ``categories``).
-        results (list[dict]): COCO-format results (``image_id``, ``category_id``, ``segmentation``, ``score``).
-        dilation_ratio (float): boundary width as a fraction of the image diagonal.
-        max_dets (int): detections per image (the largest of faster-coco-eval's ``maxDets``).
-        lvis_style (bool): LVIS evaluation rules.
-        iou_type (str): ``"boundary"`` (Boundary AP) or ``"segm"`` (plain mask AP, the same code path).
+        gt (dict): COCO- or LVIS-format ground truth (``images`` with ``height`` / ``width``, ``annotations``,
+            ``categories``; for ``lvis_style`` also ``frequency`` per category and the images'
+            ``neg_category_ids`` / ``not_exhaustive_category_ids``).
+        results (list[dict]): COCO-format results (``image_id``, ``category_id``, ``score``, and
+            ``segmentation`` or ``bbox``).
+        iou_type (str): ``"boundary"``, ``"segm"`` or ``"bbox"``.
+        dilation_ratio (float): boundary width as a fraction of the image diagonal (``"boundary"`` only).
+        max_dets (int): detections per image and category (the largest of ``maxDets``).
+        lvis_style (bool): LVIS evaluation rules (federated negatives, not-exhaustive categories, APr/c/f).
         num_workers (int): threads faster-coco-eval may use.
 
     Returns:
@@ -56,12 +103,12 @@ def boundary_ap(gt, results, *, dilation_ratio=0.02, max_dets=100, lvis_style=Fa
     from faster_coco_eval import COCO, COCOeval_faster
 
     if not results:
-        logger.warning("Boundary AP: no mask predictions; reporting AP 0.")
+        logger.warning("%s AP: no predictions; reporting AP 0.", iou_type)
         names = ["AP", "AP50", "AP75", "APs", "APm", "APl"] + (["APr", "APc", "APf"] if lvis_style else [])
         return {n: 0.0 for n in names}
     quiet = logging.getLogger("faster_coco_eval").debug
     coco_gt = COCO(gt, print_function=quiet)
-    coco_dt = coco_gt.loadRes(results)
+    coco_dt = coco_gt.loadRes(faster_coco_eval_results(results, iou_type))
     evaluator = COCOeval_faster(
         coco_gt,
         coco_dt,
@@ -84,6 +131,31 @@ def boundary_ap(gt, results, *, dilation_ratio=0.02, max_dets=100, lvis_style=Fa
             value = float(stats[key])
             metrics[name] = value * 100.0 if value >= 0 else math.nan
     return metrics
+
+
+def boundary_ap(gt, results, *, dilation_ratio=0.02, max_dets=100, lvis_style=False, iou_type="boundary",
+                num_workers=1):
+    """COCO-style Boundary AP of COCO-format ``results`` against the COCO-format dict ``gt``, with faster-coco-eval.
+
+    Args:
+        gt (dict): COCO-format ground truth (``images`` with ``height`` / ``width``, ``annotations``,
+            ``categories``).
+        results (list[dict]): COCO-format results (``image_id``, ``category_id``, ``segmentation``, ``score``);
+            not modified. A ``bbox`` in them is ignored (instance areas are mask areas, as for mask AP).
+        dilation_ratio (float): boundary width as a fraction of the image diagonal.
+        max_dets (int): detections per image (the largest of faster-coco-eval's ``maxDets``).
+        lvis_style (bool): LVIS evaluation rules.
+        iou_type (str): ``"boundary"`` (Boundary AP) or ``"segm"`` (plain mask AP, the same code path).
+        num_workers (int): threads faster-coco-eval may use.
+
+    Returns:
+        dict: ``AP, AP50, AP75, APs, APm, APl`` (and ``APr, APc, APf`` for LVIS) in percent; NaN where
+        faster-coco-eval reports "no ground truth" (-1). With no results at all, every AP is 0.
+    """
+    if iou_type not in ("boundary", "segm"):
+        raise ValueError(f"boundary_ap: iou_type must be 'boundary' or 'segm', got {iou_type!r}")
+    return faster_coco_eval_ap(gt, results, iou_type=iou_type, dilation_ratio=dilation_ratio, max_dets=max_dets,
+                               lvis_style=lvis_style, num_workers=num_workers)
 
 
 class BoundaryAPEvaluator(InstancePredictionEvaluator):

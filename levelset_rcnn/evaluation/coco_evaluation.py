@@ -22,11 +22,13 @@ from collections import OrderedDict
 from .._compat import has_compiled_ops
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.evaluation import CityscapesInstanceEvaluator, COCOEvaluator, LVISEvaluator
+from detectron2.evaluation import CityscapesInstanceEvaluator, COCOEvaluator
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.layers import paste_masks_in_image
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.file_io import PathManager
+
+from .lvis_evaluation import LevelSetLVISEvaluator
 
 __all__ = ["LevelSetCOCOEvaluator", "build_evaluator", "INITIAL_MASK_TASK"]
 
@@ -203,7 +205,8 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
     """Evaluator for ``dataset_name``, chosen by its metadata's ``evaluator_type``.
 
     * ``"coco"``: :class:`LevelSetCOCOEvaluator` (tasks bbox + segm when ``cfg.MODEL.MASK_ON``, else bbox);
-    * ``"lvis"``: detectron2's ``LVISEvaluator``;
+    * ``"lvis"``: :class:`~levelset_rcnn.evaluation.lvis_evaluation.LevelSetLVISEvaluator` (detectron2's
+      ``LVISEvaluator`` with the ``lvis`` package where it works, faster-coco-eval's LVIS mode on numpy >= 1.24);
     * ``"cityscapes_instance"``: :class:`~levelset_rcnn.evaluation.cityscapes_evaluation.CityscapesInstanceEvaluator`
       (cityscapesscripts' evaluator, detectron2's protocol);
     * any other type, when the metadata has a ``json_file``: :class:`LevelSetCOCOEvaluator`.
@@ -225,7 +228,7 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
     evaluator_type = metadata.get("evaluator_type")
     tasks = ("bbox", "segm") if cfg.MODEL.MASK_ON else ("bbox",)
     if evaluator_type == "lvis":
-        main = LVISEvaluator(dataset_name, tasks, True, output_folder)
+        main = LevelSetLVISEvaluator(dataset_name, tasks, True, output_folder)
     elif evaluator_type == "cityscapes_instance":
         main = LevelSetCityscapesInstanceEvaluator(dataset_name)
     elif evaluator_type == "coco" or hasattr(metadata, "json_file"):

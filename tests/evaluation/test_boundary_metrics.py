@@ -201,6 +201,50 @@ def test_boundary_ap_known_answers():
     assert boundary_ap(gt, [])["AP"] == 0.0
 
 
+def _same_metrics(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (np.isnan(a[k]) and np.isnan(b[k])) or a[k] == pytest.approx(b[k], abs=1e-9), (k, a[k], b[k])
+
+
+def test_boundary_ap_does_not_modify_results_and_takes_numpy_boxes():
+    """Regression (official detectron2 main, numpy 2): faster-coco-eval 1.8.0's loadRes writes
+    ``bbox = toBbox(...)`` (a numpy array) into the caller's result dicts, and on a second evaluation of the same
+    results its ``bbox == []`` test raised "operands could not be broadcast together with shapes (4,) (0,)".
+    boundary_ap hands it private copies, so results are untouched, can be evaluated again, and may carry numpy
+    boxes."""
+    import copy
+
+    gt, results = _thin_case()
+    before = copy.deepcopy(results)
+    first = boundary_ap(gt, results)
+    assert results == before, "boundary_ap modified the caller's results"
+    _same_metrics(boundary_ap(gt, results), first)  # the same list a second time
+    _same_metrics(boundary_ap(gt, results, iou_type="segm"), boundary_ap(gt, before, iou_type="segm"))
+    # numpy-array boxes (as pycocotools.mask.toBbox returns them): mask AP ignores boxes, the result is the same
+    with_np_boxes = [dict(r, bbox=mask_util.toBbox(r["segmentation"])) for r in results]
+    _same_metrics(boundary_ap(gt, with_np_boxes), first)
+    assert all(isinstance(r["bbox"], np.ndarray) for r in with_np_boxes)
+
+
+def test_faster_coco_eval_results():
+    from levelset_rcnn.evaluation.boundary_ap import faster_coco_eval_results
+
+    seg = _rle(_rect(2, 3, 12, 20))
+    res = [{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": seg, "bbox": np.array([3, 2, 17, 10]),
+            "area": 1.0, "id": 7}]
+    boxes = faster_coco_eval_results(res, "bbox")
+    assert boxes[0]["bbox"] == [3.0, 2.0, 17.0, 10.0] and type(boxes[0]["bbox"]) is list
+    assert "area" not in boxes[0] and "id" not in boxes[0]  # loadRes computes them
+    masks = faster_coco_eval_results(res, "segm")
+    assert "bbox" not in masks[0] and masks[0]["segmentation"] is seg  # mask area, not box area
+    assert isinstance(res[0]["bbox"], np.ndarray) and res[0]["id"] == 7  # the input is untouched
+    with pytest.raises(ValueError, match="result 0 .*image_id 1.*'bbox'"):
+        faster_coco_eval_results([{"image_id": 1, "segmentation": seg}], "bbox")
+    with pytest.raises(ValueError, match="keypoints"):
+        faster_coco_eval_results(res, "keypoints")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the evaluators and build_evaluator
 # ---------------------------------------------------------------------------------------------------------

@@ -12,10 +12,9 @@ import levelset_rcnn  # noqa: F401  (before detectron2.evaluation)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_lvis_instances
 from detectron2.data.datasets.lvis import get_lvis_instances_meta
-from detectron2.evaluation import LVISEvaluator
 from detectron2.structures import Boxes, Instances
 
-from levelset_rcnn.evaluation import BoundaryAPEvaluator
+from levelset_rcnn.evaluation import BoundaryAPEvaluator, LevelSetLVISEvaluator
 
 H, W = 40, 60
 
@@ -115,7 +114,9 @@ def test_lvis_evaluation_of_cocofied_file(tmp_path, repo_root):
             inst.pred_classes = torch.tensor([a["category_id"] for a in d["annotations"]])
             inputs.append({"image_id": d["image_id"]})
             outputs.append({"instances": inst})
-        lvis_eval = LVISEvaluator(name, ("bbox", "segm"), False, str(tmp_path / "eval"))
+        # the project's LVIS evaluator: detectron2's (package 'lvis') where that works, faster-coco-eval's LVIS mode
+        # on numpy >= 1.24 (official detectron2 main), where detectron2's LVISEvaluator fails on np.float
+        lvis_eval = LevelSetLVISEvaluator(name, ("bbox", "segm"), False, str(tmp_path / "eval"))
         boundary = BoundaryAPEvaluator(name, distributed=False)
         for ev in (lvis_eval, boundary):
             ev.reset()

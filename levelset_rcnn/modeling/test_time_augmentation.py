@@ -1,0 +1,115 @@
+"""Test-time augmentation (multi-scale + horizontal flip, paper Table 1) for LevelSet R-CNN.
+
+detectron2's :class:`~detectron2.modeling.GeneralizedRCNNWithTTA` (``TEST.AUG.ENABLED``, ``MIN_SIZES``, ``MAX_SIZE``,
+``FLIP``) detects boxes in every augmented view, merges them (NMS over the union), then runs the mask branch of
+every view on the merged boxes (mapped into that view) and averages the views' RoI-frame masks, un-flipping the
+flipped ones. :class:`LevelSetRCNNWithTTA` keeps that procedure and adapts the mask step to LevelSet R-CNN:
+
+* in every view the *whole* LevelSet mask branch runs on the merged boxes: the TSDF head, the hyperparameter head,
+  the Chan-Vese feature head and the N Chan-Vese steps (through ``LevelSetROIHeads._forward_mask``, with the view's
+  normalised image available to a fine-grained feature head);
+* the views are combined per RoI in the RoI frame (a horizontally flipped view's RoI grid is flipped back).
+  ``TEST.AUG.LEVELSET_AVERAGE`` chooses what is averaged: ``"mask"`` averages the soft masks H_ε(φN) (and H_ε(φ0));
+  ``"phi"`` averages the level sets φN (and φ0) and applies H_ε to the mean. Measured on balloon
+  (docs/RESULTS.md, "Test-time augmentation") — the default is the better of the two there;
+* the initial masks H(φ0) get the same treatment, so ``segm_initial`` is still reported;
+* ``pred_levelset_hparams`` is the mean over views.
+
+:func:`build_tta_model` picks this class for LevelSet R-CNN and detectron2's own for the Mask R-CNN baselines.
+"""
+import torch
+from detectron2.data.transforms import HFlipTransform
+from detectron2.modeling import GeneralizedRCNNWithTTA
+from detectron2.modeling.postprocessing import detector_postprocess
+
+from ..layers.level_set import heaviside
+
+__all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "LEVELSET_AVERAGES"]
+
+LEVELSET_AVERAGES = ("mask", "phi")
+
+
+def _is_levelset_model(model):
+    return hasattr(getattr(model, "roi_heads", None), "levelset_forward")
+
+
+class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
+    """:class:`~detectron2.modeling.GeneralizedRCNNWithTTA` whose mask step runs LevelSet R-CNN's mask branch in
+    every view and averages H_ε(φ) or φ over the views (see the module docstring)."""
+
+    def __init__(self, cfg, model, tta_mapper=None, batch_size=3):
+        super().__init__(cfg, model, tta_mapper=tta_mapper, batch_size=batch_size)
+        average = cfg.TEST.AUG.LEVELSET_AVERAGE
+        if average not in LEVELSET_AVERAGES:
+            raise ValueError(f"TEST.AUG.LEVELSET_AVERAGE = {average!r}; expected one of {LEVELSET_AVERAGES}")
+        if not _is_levelset_model(self.model):
+            raise ValueError("LevelSetRCNNWithTTA needs a model whose ROI heads are LevelSetROIHeads; use "
+                             "build_tta_model(cfg, model) to get detectron2's TTA for other models")
+        self.average = average
+
+    def _batch_inference(self, batched_inputs, detected_instances=None):
+        """Box detection (no ``detected_instances``) as detectron2 does; the mask step through the ROI heads with
+        the view's normalised image in the features (needed by a fine-grained Chan-Vese feature head)."""
+        if detected_instances is None:
+            return super()._batch_inference(batched_inputs)
+        model, heads = self.model, self.model.roi_heads
+        outputs = []
+        for start in range(0, len(batched_inputs), self.batch_size):
+            inputs = batched_inputs[start:start + self.batch_size]
+            images = model.preprocess_image(inputs)
+            features = model.backbone(images.tensor)
+            if heads._feature_head_uses_image_features:
+                features = dict(features, image=images.tensor)
+            instances = [x.to(model.device) for x in detected_instances[start:start + self.batch_size]]
+            outputs.extend(heads.forward_with_given_boxes(features, instances))
+        return outputs
+
+    def _combine_views(self, outputs, tfms, merged):
+        """Average the views' RoI-frame predictions into ``merged`` (flipped views flipped back)."""
+        heads = self.model.roi_heads
+        flipped = [any(isinstance(t, HFlipTransform) for t in tfm.transforms) for tfm in tfms]
+
+        def mean_over_views(field):
+            maps = [o.get(field).flip(dims=[3]) if f else o.get(field) for o, f in zip(outputs, flipped)]
+            return torch.stack(maps, dim=0).mean(dim=0)
+
+        if self.average == "phi":
+            levelsets = mean_over_views("pred_levelsets")  # (R, N + 1, S, S): φ0 … φN
+            merged.pred_masks = heaviside(levelsets[:, -1:], heads.loss_heaviside_eps)
+            if outputs[0].has("pred_masks_initial"):
+                merged.pred_masks_initial = heaviside(levelsets[:, :1], heads.loss_heaviside_eps)
+        else:
+            merged.pred_masks = mean_over_views("pred_masks")
+            if outputs[0].has("pred_masks_initial"):
+                merged.pred_masks_initial = mean_over_views("pred_masks_initial")
+        if outputs[0].has("pred_levelset_hparams"):
+            merged.pred_levelset_hparams = torch.stack([o.pred_levelset_hparams for o in outputs]).mean(dim=0)
+        return merged
+
+    def _inference_one_image(self, input):
+        orig_shape = (input["height"], input["width"])
+        augmented_inputs, tfms = self._get_augmented_inputs(input)
+        with self._turn_off_roi_heads(["mask_on", "keypoint_on"]):
+            all_boxes, all_scores, all_classes = self._get_augmented_boxes(augmented_inputs, tfms)
+        merged = self._merge_detections(all_boxes, all_scores, all_classes, orig_shape)
+        if self.cfg.MODEL.MASK_ON:
+            augmented_instances = self._rescale_detected_boxes(augmented_inputs, merged, tfms)
+            heads = self.model.roi_heads
+            previous = heads.inference_levelsets
+            heads.inference_levelsets = previous or self.average == "phi"
+            try:
+                outputs = self._batch_inference(augmented_inputs, augmented_instances)
+            finally:
+                heads.inference_levelsets = previous
+            del augmented_inputs, augmented_instances
+            merged = self._combine_views(outputs, tfms, merged)
+        return {"instances": detector_postprocess(merged, *orig_shape)}
+
+
+def build_tta_model(cfg, model):
+    """The TTA wrapper for ``model`` (a DDP wrapper is unwrapped): :class:`LevelSetRCNNWithTTA` for LevelSet R-CNN,
+    detectron2's :class:`~detectron2.modeling.GeneralizedRCNNWithTTA` for the Mask R-CNN baselines."""
+    model = getattr(model, "module", model)
+    if _is_levelset_model(model):
+        return LevelSetRCNNWithTTA(cfg, model)
+    return GeneralizedRCNNWithTTA(cfg, model)
