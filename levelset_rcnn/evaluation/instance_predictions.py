@@ -68,6 +68,27 @@ def load_coco_ground_truth(dataset_name):
     return data
 
 
+
+def to_dataset_category_ids(results, metadata, who, lvis=None):
+    """Map the contiguous ``category_id`` of COCO-format results back to the dataset's ids, in place.
+
+    Uses ``metadata.thing_dataset_id_to_contiguous_id``; without it, LVIS (``lvis=True``, or metadata
+    ``evaluator_type == "lvis"``) json ids are the 1-based contiguous ids. A predicted class outside the mapping is a
+    ValueError naming ``who`` (the evaluator and dataset). Returns ``results``.
+    """
+    mapping = metadata.get("thing_dataset_id_to_contiguous_id")
+    if mapping:
+        reverse = {v: k for k, v in mapping.items()}
+        for r in results:
+            if r["category_id"] not in reverse:
+                raise ValueError(f"{who}: predicted class {r['category_id']} is not among the dataset's "
+                                 f"{len(reverse)} classes")
+            r["category_id"] = reverse[r["category_id"]]
+    elif lvis or (lvis is None and metadata.get("evaluator_type") == "lvis"):
+        for r in results:  # LVIS json ids are 1-based and contiguous
+            r["category_id"] += 1
+    return results
+
 class InstancePredictionEvaluator(DatasetEvaluator):
     """Collect COCO-format instance predictions; subclasses implement :meth:`compute`.
 
@@ -108,20 +129,7 @@ class InstancePredictionEvaluator(DatasetEvaluator):
 
     def _dataset_category_ids(self, results):
         """Map contiguous predicted class ids back to the dataset's category ids (in place)."""
-        mapping = self._metadata.get("thing_dataset_id_to_contiguous_id")
-        if mapping:
-            reverse = {v: k for k, v in mapping.items()}
-            for r in results:
-                if r["category_id"] not in reverse:
-                    raise ValueError(
-                        f"{type(self).__name__} on '{self._dataset_name}': predicted class {r['category_id']} "
-                        f"is not among the dataset's {len(reverse)} classes"
-                    )
-                r["category_id"] = reverse[r["category_id"]]
-        elif self._metadata.get("evaluator_type") == "lvis":
-            for r in results:  # LVIS json ids are 1-based and contiguous
-                r["category_id"] += 1
-        return results
+        return to_dataset_category_ids(results, self._metadata, f"{type(self).__name__} on '{self._dataset_name}'")
 
     def evaluate(self, img_ids=None):
         if self._distributed:

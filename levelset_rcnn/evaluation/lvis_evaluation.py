@@ -38,7 +38,7 @@ from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
 
 from .boundary_ap import faster_coco_eval_ap
-from .instance_predictions import load_coco_ground_truth
+from .instance_predictions import load_coco_ground_truth, to_dataset_category_ids
 
 __all__ = ["LevelSetLVISEvaluator", "lvis_package_works", "LVIS_BACKENDS"]
 
@@ -140,18 +140,7 @@ class LevelSetLVISEvaluator(LVISEvaluator):
         lvis_results = list(itertools.chain(*[x["instances"] for x in predictions]))
         tasks = self._tasks or self._tasks_from_predictions(lvis_results)
         # the category-id unmapping of detectron2's LVISEvaluator
-        if hasattr(self._metadata, "thing_dataset_id_to_contiguous_id"):
-            reverse = {v: k for k, v in self._metadata.thing_dataset_id_to_contiguous_id.items()}
-            for result in lvis_results:
-                if result["category_id"] not in reverse:
-                    raise ValueError(
-                        f"LVIS evaluation of '{self._dataset_name}': predicted class {result['category_id']} is "
-                        f"not among the dataset's {len(reverse)} classes"
-                    )
-                result["category_id"] = reverse[result["category_id"]]
-        else:  # LVIS json ids are 1-based
-            for result in lvis_results:
-                result["category_id"] += 1
+        to_dataset_category_ids(lvis_results, self._metadata, f"LVIS evaluation of '{self._dataset_name}'", lvis=True)
         if self._output_dir:
             PathManager.mkdirs(self._output_dir)
             file_path = os.path.join(self._output_dir, "lvis_instances_results.json")
