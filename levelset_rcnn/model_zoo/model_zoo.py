@@ -108,6 +108,24 @@ _BALLOON_OPTS = (
 )
 _PAPER = "paper's number (Table 2, ResNet-50); no checkpoint trained by this project"
 
+
+def _balloon_lite0_entry(model, sha256, metrics):
+    """Row of a balloon EfficientNet-Lite0-FPN model trained here (seed 1 of docs/RESULTS.md's comparison)."""
+    run = f"output/balloon_{model}_lite0"
+    return ModelZooEntry(
+        config=f"balloon/{model}_lite0_FPN.yaml",
+        opts=("SEED", "1"),
+        checkpoint=f"model_final_{sha256[:8]}.pth",
+        sha256=sha256,
+        metrics=metrics,
+        dataset="balloon_val",
+        produced_by=(f".venv/bin/python tools/train_net.py --config-file configs/balloon/{model}_lite0_FPN.yaml SEED 1 "
+                     f"OUTPUT_DIR {run} && .venv/bin/python tools/publish_model.py {run} "
+                     f"--name balloon/{model}_lite0_FPN --install"),
+        note="ImageNet-pretrained EfficientNet-Lite0-FPN, 500 iterations on the CPU (~20-30 min); seed 1 of the "
+             "docs/RESULTS.md comparison; no public URL",
+    )
+
 #: The one model zoo table: name -> entry. MODEL_ZOO.md shows the same rows.
 MODEL_ZOO: Dict[str, ModelZooEntry] = {
     # ---- trained by this project (CPU, 2-core VM) ----
@@ -145,37 +163,15 @@ MODEL_ZOO: Dict[str, ModelZooEntry] = {
         ),
         note="fine-tuned here on the CPU from the quickstart model, 300 iterations (~10 min); no public URL",
     ),
-    "balloon/levelset_rcnn_lite0_FPN": ModelZooEntry(
-        config="balloon/levelset_rcnn_lite0_FPN.yaml",
-        opts=("SEED", "1"),
-        checkpoint="model_final_242f903d.pth",
-        sha256="242f903dc19bcfae42ed5e8f4ddc5e17508d00310bb99eef6eb19f97b0b52bcb",
-        metrics={"bbox": {"AP": 46.14, "AP50": 59.63, "AP75": 55.46}, "segm": {"AP": 49.27, "AP50": 59.63, "AP75": 54.53},
-                 "segm_initial": {"AP": 49.11, "AP50": 59.63, "AP75": 54.53}, "boundary": {"AP": 39.18}},
-        dataset="balloon_val",
-        produced_by=(
-            ".venv/bin/python tools/train_net.py --config-file configs/balloon/levelset_rcnn_lite0_FPN.yaml SEED 1 "
-            "OUTPUT_DIR output/balloon_levelset_rcnn_lite0 && .venv/bin/python tools/publish_model.py "
-            "output/balloon_levelset_rcnn_lite0 --name balloon/levelset_rcnn_lite0_FPN --install"
-        ),
-        note="ImageNet-pretrained EfficientNet-Lite0-FPN, 500 iterations on the CPU (~20-30 min); seed 1 of the "
-             "docs/RESULTS.md comparison; no public URL",
+    "balloon/levelset_rcnn_lite0_FPN": _balloon_lite0_entry(
+        "levelset_rcnn", "242f903dc19bcfae42ed5e8f4ddc5e17508d00310bb99eef6eb19f97b0b52bcb",
+        {"bbox": {"AP": 46.14, "AP50": 59.63, "AP75": 55.46}, "segm": {"AP": 49.27, "AP50": 59.63, "AP75": 54.53},
+         "segm_initial": {"AP": 49.11, "AP50": 59.63, "AP75": 54.53}, "boundary": {"AP": 39.18}},
     ),
-    "balloon/mask_rcnn_lite0_FPN": ModelZooEntry(
-        config="balloon/mask_rcnn_lite0_FPN.yaml",
-        opts=("SEED", "1"),
-        checkpoint="model_final_518b97d7.pth",
-        sha256="518b97d72710f0e460aefa61f99dfc0ebd4558225167ee91a070e294958ede53",
-        metrics={"bbox": {"AP": 44.09, "AP50": 60.11, "AP75": 53.15}, "segm": {"AP": 43.27, "AP50": 62.52, "AP75": 47.47},
-                 "boundary": {"AP": 25.75}},
-        dataset="balloon_val",
-        produced_by=(
-            ".venv/bin/python tools/train_net.py --config-file configs/balloon/mask_rcnn_lite0_FPN.yaml SEED 1 "
-            "OUTPUT_DIR output/balloon_mask_rcnn_lite0 && .venv/bin/python tools/publish_model.py "
-            "output/balloon_mask_rcnn_lite0 --name balloon/mask_rcnn_lite0_FPN --install"
-        ),
-        note="ImageNet-pretrained EfficientNet-Lite0-FPN, 500 iterations on the CPU (~20-30 min); seed 1 of the "
-             "docs/RESULTS.md comparison; no public URL",
+    "balloon/mask_rcnn_lite0_FPN": _balloon_lite0_entry(
+        "mask_rcnn", "518b97d72710f0e460aefa61f99dfc0ebd4558225167ee91a070e294958ede53",
+        {"bbox": {"AP": 44.09, "AP50": 60.11, "AP75": 53.15}, "segm": {"AP": 43.27, "AP50": 62.52, "AP75": 47.47},
+         "boundary": {"AP": 25.75}},
     ),
     # ---- configs of the paper, without checkpoints (paper's numbers are in MODEL_ZOO.md) ----
     "COCO-InstanceSegmentation/levelset_rcnn_R_50_FPN_1x": ModelZooEntry(
