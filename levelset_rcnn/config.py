@@ -113,6 +113,9 @@ def add_efficientnet_lite_config(cfg):
     # "FrozenBN" (as detectron2 does for pretrained ResNets: small per-GPU batches make live statistics
     # meaningless), "BN" or "SyncBN". All keep the checkpoints' eps 1e-3.
     cfg.MODEL.EFFICIENTNET_LITE.NORM = "FrozenBN"
+    # 1: res5 at stride 32 (detection, FPN). 2: res5 dilated, stride 16 (DeepLab's output stride 16, as
+    # MODEL.RESNETS.RES5_DILATION); same weights, 4x the res5 compute.
+    cfg.MODEL.EFFICIENTNET_LITE.RES5_DILATION = 1
     return cfg
 
 

@@ -138,6 +138,31 @@ def test_imagenet_predictions_on_balloon_photos(variant, size):
     assert top1 >= 33 and top5 >= 50, f"{variant}: top-1 {top1}, top-5 {top5} of {len(files)}"
 
 
+def test_res5_dilation_gives_output_stride_16_with_the_same_weights():
+    """RES5_DILATION 2 (DeepLab's output stride 16): same parameter names and shapes (the ImageNet weights load
+    strictly), res4 unchanged, res5 at stride 16 with every res5 depthwise convolution dilated."""
+    weights = convert_efficientnet_lite_weights(load_imagenet_state_dict("lite0"), "lite0")
+    plain = EfficientNetLite("lite0", out_features=["res4", "res5"]).eval()
+    dilated = EfficientNetLite("lite0", out_features=["res4", "res5"], res5_dilation=2).eval()
+    plain.load_state_dict(weights, strict=True)
+    dilated.load_state_dict(weights, strict=True)
+    assert dilated.output_shape()["res5"].stride == 16 and plain.output_shape()["res5"].stride == 32
+    assert dilated.output_shape()["res5"].channels == 320
+    x = torch.randn(1, 3, 90, 122)
+    with torch.no_grad():
+        a, b = plain(x), dilated(x)
+        torch.testing.assert_close(a["res4"], b["res4"], rtol=0, atol=0)
+        assert b["res5"].shape[-2:] == (-(-90 // 16), -(-122 // 16))
+        for block in dilated.res5:
+            assert block.depthwise.stride == (1, 1) and block.depthwise.dilation == (2, 2)
+        assert plain.res5[0].depthwise.stride == (2, 2) and plain.res5[1].depthwise.dilation == (1, 1)
+        # a dilated stride-1 SAME convolution keeps the size
+        conv = SameConv2d(2, 2, 5, dilation=2, norm="", activation=False)
+        assert conv(torch.randn(1, 2, 7, 9)).shape[-2:] == (7, 9)
+    with pytest.raises(ValueError, match="res5_dilation must be 1 or 2"):
+        EfficientNetLite("lite0", res5_dilation=4)
+
+
 class _RecordingCheckpointer(DetectionCheckpointer):
     """detectron2's checkpointer through its public ``load()``, keeping the incompatible keys it found (official
     main's ``_load_file`` may only be called from inside ``load()``)."""

@@ -119,11 +119,14 @@ class SameConv2d(Conv2d):
     the extra pixel goes to the bottom / right, as in the TensorFlow checkpoints (output ``ceil(H / stride)``).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1, norm="FrozenBN", activation=True):
-        static = kernel_size // 2 if stride == 1 else 0
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1, norm="FrozenBN", activation=True,
+                 dilation=1):
+        if stride > 1 and dilation > 1:
+            raise ValueError(f"SameConv2d: stride {stride} with dilation {dilation} is not supported")
+        static = dilation * (kernel_size // 2) if stride == 1 else 0
         super().__init__(
-            in_channels, out_channels, kernel_size, stride=stride, padding=static, groups=groups, bias=False,
-            norm=_norm(norm, out_channels), activation=nn.ReLU6(inplace=True) if activation else None,
+            in_channels, out_channels, kernel_size, stride=stride, padding=static, dilation=dilation, groups=groups,
+            bias=False, norm=_norm(norm, out_channels), activation=nn.ReLU6(inplace=True) if activation else None,
         )
 
     def forward(self, x):
@@ -139,13 +142,15 @@ class SameConv2d(Conv2d):
 
 class MBConvBlock(nn.Module):
     """Inverted residual of EfficientNet-Lite: [1x1 expand, ReLU6] -> kxk depthwise, ReLU6 -> 1x1 project,
-    plus the identity when stride is 1 and the channels match (no squeeze-excite, no drop-connect)."""
+    plus the identity when stride is 1 and the channels match (no squeeze-excite, no drop-connect).
+    ``dilation`` > 1 dilates the depthwise convolution (stride-1 blocks only; see ``res5_dilation``)."""
 
-    def __init__(self, args: BlockArgs, norm):
+    def __init__(self, args: BlockArgs, norm, dilation=1):
         super().__init__()
         hidden = args.in_channels * args.expansion
         self.expand = SameConv2d(args.in_channels, hidden, 1, norm=norm) if args.expansion != 1 else None
-        self.depthwise = SameConv2d(hidden, hidden, args.kernel, stride=args.stride, groups=hidden, norm=norm)
+        self.depthwise = SameConv2d(hidden, hidden, args.kernel, stride=args.stride, groups=hidden, norm=norm,
+                                    dilation=dilation)
         self.project = SameConv2d(hidden, args.out_channels, 1, norm=norm, activation=False)
         self.residual = args.stride == 1 and args.in_channels == args.out_channels
 
@@ -177,12 +182,16 @@ class EfficientNetLite(Backbone):
             (then the ImageNet BatchNorm weights cannot be used).
         freeze_at: 0 = train everything; k >= 1 freezes the first k of (stem, res2, res3, res4, res5).
         in_channels: input channels (3 for RGB normalised as (x - 127) / 128).
+        res5_dilation: 1 (default, ``res5`` at stride 32) or 2: the first ``res5`` block keeps stride 1 and every
+            ``res5`` depthwise convolution is dilated by 2, so ``res5`` has stride 16 (output stride 16, as
+            detectron2's ``MODEL.RESNETS.RES5_DILATION`` does for DeepLab). The weights are the same; only the
+            sampling grid changes.
 
     Input: ``(B, in_channels, H, W)``; output: ``{name: (B, C_name, ceil(H / s), ceil(W / s))}``.
     """
 
     def __init__(self, variant="lite0", out_features=("res2", "res3", "res4", "res5"), norm="FrozenBN",
-                 freeze_at=0, in_channels=3):
+                 freeze_at=0, in_channels=3, res5_dilation=1):
         super().__init__()
         names = [n for n, _ in _STAGE_GROUPS]
         out_features = list(out_features)
@@ -191,6 +200,8 @@ class EfficientNetLite(Backbone):
             raise ValueError(f"EfficientNet-Lite out_features {out_features}: each must be one of {names}")
         if not 0 <= int(freeze_at) <= len(names):
             raise ValueError(f"EfficientNet-Lite freeze_at must be in [0, {len(names)}], got {freeze_at}")
+        if res5_dilation not in (1, 2):
+            raise ValueError(f"EfficientNet-Lite res5_dilation must be 1 or 2, got {res5_dilation!r}")
         self.variant = variant
         stages = block_table(variant)
         last = max(names.index(f) for f in out_features)
@@ -199,12 +210,16 @@ class EfficientNetLite(Backbone):
         self._out_feature_strides, self._out_feature_channels = {}, {}
         for name, rows in _STAGE_GROUPS[: last + 1]:
             blocks = [b for r in rows for b in stages[r]]
+            stride, dilation = _STRIDES[name], 1
+            if name == "res5" and res5_dilation == 2:
+                blocks = [blocks[0]._replace(stride=1)] + blocks[1:]
+                stride, dilation = _STRIDES["res4"], 2
             if name == "stem":
                 module = EfficientNetLiteStem(blocks, in_channels, norm)
             else:
-                module = nn.Sequential(*[MBConvBlock(b, norm) for b in blocks])
+                module = nn.Sequential(*[MBConvBlock(b, norm, dilation) for b in blocks])
             self.add_module(name, module)
-            self._out_feature_strides[name] = _STRIDES[name]
+            self._out_feature_strides[name] = stride
             self._out_feature_channels[name] = blocks[-1].out_channels
         self.freeze(freeze_at)
 
@@ -255,14 +270,16 @@ def _efficientnet_lite_from_config(cfg, input_shape: ShapeSpec, out_features: Li
     c = cfg.MODEL.EFFICIENTNET_LITE
     return EfficientNetLite(
         variant=c.VARIANT, out_features=out_features, norm=c.NORM, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-        in_channels=input_shape.channels,
+        in_channels=input_shape.channels, res5_dilation=c.RES5_DILATION,
     )
 
 
 @BACKBONE_REGISTRY.register()
 def build_efficientnet_lite_backbone(cfg, input_shape: ShapeSpec):
     """``MODEL.BACKBONE.NAME "build_efficientnet_lite_backbone"``: the plain backbone with
-    ``MODEL.EFFICIENTNET_LITE.OUT_FEATURES`` (e.g. for detectron2's DeepLab heads)."""
+    ``MODEL.EFFICIENTNET_LITE.OUT_FEATURES`` and ``RES5_DILATION``, for detectron2's DeepLab heads: e.g.
+    ``OUT_FEATURES ["res2", "res5"]`` with ``RES5_DILATION 2`` gives ``DeepLabV3PlusHead`` its stride-4 decoder
+    feature (``res2``, 24 channels for lite0) and a stride-16 top for ASPP (``res5``, 320 channels)."""
     return _efficientnet_lite_from_config(cfg, input_shape, cfg.MODEL.EFFICIENTNET_LITE.OUT_FEATURES)
 
 

@@ -2,6 +2,8 @@
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 
+from levelset_rcnn.config import add_efficientnet_lite_config
+
 __all__ = ["add_deeplab_losses_config", "EXTRA_LOSS_NAMES"]
 
 #: The auxiliary losses a head can add to the cross-entropy (``MODEL.DEEPLAB_LOSSES.EXTRA``).
@@ -37,9 +39,13 @@ def add_deeplab_losses_config(cfg):
     * ``TEST.BOUNDARY_EVAL``: :class:`deeplab_losses.evaluation.BoundarySemSegEvaluator` settings.
     * ``MODEL.SEM_SEG_HEAD.ASPP_GLOBAL_POOLING``: global ASPP image pooling (test on any image size).
     * ``MODEL.RESNETS.*`` also drive the small backbone ``build_small_resnet_deeplab_backbone``.
+    * ``MODEL.EFFICIENTNET_LITE.*``: the ImageNet-pretrained backbone ``build_efficientnet_lite_backbone``
+      (``levelset_rcnn.config.add_efficientnet_lite_config``; the CamVid configs use lite0 with
+      ``OUT_FEATURES ["res2", "res5"]`` and ``RES5_DILATION 2``: output stride 16 for ASPP, stride 4 for the decoder).
     """
     if not hasattr(cfg.MODEL.SEM_SEG_HEAD, "ASPP_CHANNELS"):
         add_deeplab_config(cfg)
+    add_efficientnet_lite_config(cfg)
     # ASPP image pooling over the whole feature map instead of a window of the training crop's size
     # (detectron2's default when cropping): needed to test on images of varying size (VOC).
     cfg.MODEL.SEM_SEG_HEAD.ASPP_GLOBAL_POOLING = False

@@ -15,7 +15,8 @@ from deeplab_losses.semeda_pretrain import LabelMapSource, pretrain_semeda
 CONFIGS = sorted(p for p in glob.glob(os.path.join(PROJECT_ROOT, "configs", "*", "*.yaml"))
                  if not os.path.basename(p).startswith("Base-"))
 
-# shrink the R-103 configs: the small backbone (depth 10, 16 channels, no dilation) instead of R-103, BN instead
+# EfficientNet-Lite configs (CamVid) keep their backbone (random init here; tests/test_dll_camvid.py trains from the
+# ImageNet weights). Shrink the R-103 configs: the small backbone (depth 10, 16 channels, no dilation) instead of R-103, BN instead
 # of SyncBN (which needs a process group), 64-pixel crops; heads, losses and solver keys stay the config's
 SHRINK = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "MODEL.RESNETS.NORM", "BN", "MODEL.SEM_SEG_HEAD.NORM", "BN"]
 SHRINK_R103 = ["MODEL.BACKBONE.NAME", "build_small_resnet_deeplab_backbone", "MODEL.RESNETS.DEPTH", "10",
@@ -26,7 +27,8 @@ SHRINK_R103 = ["MODEL.BACKBONE.NAME", "build_small_resnet_deeplab_backbone", "MO
 
 def test_all_variants_shipped():
     names = {os.path.relpath(p, PROJECT_ROOT) for p in CONFIGS}
-    for folder in ("Cityscapes-SemanticSegmentation", "PascalVOC-SBD-SemanticSegmentation", "quickstart"):
+    for folder in ("Cityscapes-SemanticSegmentation", "PascalVOC-SBD-SemanticSegmentation", "CamVid-SemanticSegmentation",
+                   "quickstart"):
         for loss in ("ce", "ls", "semeda", "sobel"):
             assert any(n.startswith(os.path.join("configs", folder)) and n.endswith(f"_{loss}.yaml") for n in names), (folder, loss)
 
@@ -36,7 +38,7 @@ def g_checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("g")
     rng = np.random.default_rng(0)
     paths = {}
-    for c in (5, 19, 21):
+    for c in (5, 11, 19, 21):
         maps = [rng.integers(0, c, size=(4, 4)).repeat(6, 0).repeat(6, 1) for _ in range(4)]
         net = pretrain_semeda(LabelMapSource(maps), c, 255, max_iter=2, batch=2, crop=16, log_period=0)
         paths[c] = str(root / f"g{c}.pth")
@@ -49,7 +51,7 @@ def test_config_builds_and_trains_one_step(config, g_checkpoints):
     torch.manual_seed(0)
     probe = setup_cfg(config, SHRINK)
     opts = list(SHRINK)
-    if probe.MODEL.RESNETS.DEPTH >= 50:
+    if probe.MODEL.BACKBONE.NAME == "build_resnet_deeplab_backbone":
         opts += SHRINK_R103
     size = (64, 128) if "Cityscapes" in config else (64, 64) if "VOC" in config else (128, 128)
     opts += ["INPUT.CROP.SIZE", str(size)]

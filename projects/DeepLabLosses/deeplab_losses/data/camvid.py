@@ -4,7 +4,9 @@ import os
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-__all__ = ["CAMVID_CLASSES", "CAMVID_IGNORE_LABEL", "load_camvid", "register_camvid"]
+from levelset_rcnn.data.builtin import dataset_roots
+
+__all__ = ["CAMVID_CLASSES", "CAMVID_IGNORE_LABEL", "default_camvid_root", "load_camvid", "register_camvid"]
 
 CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence", "car",
                   "pedestrian", "bicyclist")
@@ -31,9 +33,20 @@ def load_camvid(root, split):
     return dicts
 
 
+def default_camvid_root():
+    """``<root>/camvid`` for the first root of :func:`levelset_rcnn.data.builtin.dataset_roots`
+    (``$DETECTRON2_DATASETS``, default ``datasets``, then the shared data folder ``../shared/datasets``) that has
+    one; ``$DETECTRON2_DATASETS/camvid`` when none has (the error then comes when the dataset is loaded)."""
+    roots = dataset_roots()
+    for root in roots:
+        if (root / "camvid").is_dir():
+            return str(root / "camvid")
+    return str(roots[0] / "camvid")
+
+
 def register_camvid(prefix="camvid_sem_seg", root=None, splits=("train", "val", "test")):
-    """Register ``<prefix>_<split>`` for a CamVid folder (default ``$DETECTRON2_DATASETS/camvid``)."""
-    root = root or os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "camvid")
+    """Register ``<prefix>_<split>`` for a CamVid folder (default :func:`default_camvid_root`)."""
+    root = root or default_camvid_root()
     names = []
     for split in splits:
         name = f"{prefix}_{split}"
