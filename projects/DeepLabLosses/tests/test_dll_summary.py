@@ -1,0 +1,40 @@
+"""deeplab_losses.summary: the seeds-to-table summary of finished runs."""
+import json
+import math
+
+import pytest
+
+from deeplab_losses.summary import format_table, read_run, summarize_runs
+
+
+def _run(folder, miou, mbf, minutes):
+    folder.mkdir()
+    with open(folder / "metrics.json", "w") as f:
+        f.write(json.dumps({"iteration": 9, "total_loss": 0.5}) + "\n")
+        f.write(json.dumps({"iteration": 9, "sem_seg/mIoU": miou, "sem_seg/pACC": 90.0,
+                            "sem_seg_boundary/mBF": mbf, "sem_seg_boundary/trimap1-mIoU": 20.0}) + "\n")
+    (folder / "log.txt").write_text(f"... d2.engine.hooks INFO: Total training time: 0:{minutes:02d}:30 (0:00:01 on hooks)\n")
+    return str(folder)
+
+
+def test_mean_and_sample_std_over_seeds(tmp_path):
+    a, b = _run(tmp_path / "a", 50.0, 30.0, 20), _run(tmp_path / "b", 54.0, 34.0, 22)
+    assert read_run(a)["train_s"] == 20 * 60 + 30
+    rows = summarize_runs({"CE": [a, b], "CE one": [a]})
+    m, s = rows[0]["sem_seg/mIoU"]
+    assert m == 52.0 and s == pytest.approx(math.sqrt(8.0))
+    assert math.isnan(rows[1]["sem_seg/mIoU"][1])
+    table = format_table(rows)
+    assert "| CE | 2 | 52.0 ± 2.8 | 32.0 ± 2.8 | 20.0 ± 0.0 | – | 90.0 ± 0.0 | 21.5 ± 1.4 |" in table
+    assert "| CE one | 1 | 50.0 |" in table
+
+
+def test_unfinished_or_broken_runs_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no metrics.json"):
+        read_run(tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"iteration": 1, "total_loss": 1.0}) + "\n")
+    with pytest.raises(ValueError, match="no evaluation result"):
+        read_run(tmp_path)
+    (tmp_path / "metrics.json").write_text("{not json\n")
+    with pytest.raises(ValueError, match="line 1: not JSON"):
+        read_run(tmp_path)
