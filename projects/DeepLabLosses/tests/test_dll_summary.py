@@ -4,15 +4,16 @@ import math
 
 import pytest
 
-from deeplab_losses.summary import format_table, read_run, summarize_runs
+from deeplab_losses.summary import format_per_class_table, format_table, read_run, summarize_runs
 
 
-def _run(folder, miou, mbf, minutes):
+def _run(folder, miou, mbf, minutes, per_class=None):
     folder.mkdir()
     with open(folder / "metrics.json", "w") as f:
         f.write(json.dumps({"iteration": 9, "total_loss": 0.5}) + "\n")
         f.write(json.dumps({"iteration": 9, "sem_seg/mIoU": miou, "sem_seg/pACC": 90.0,
-                            "sem_seg_boundary/mBF": mbf, "sem_seg_boundary/trimap1-mIoU": 20.0}) + "\n")
+                            "sem_seg_boundary/mBF": mbf, "sem_seg_boundary/trimap1-mIoU": 20.0,
+                            **(per_class or {})}) + "\n")
     (folder / "log.txt").write_text(f"... d2.engine.hooks INFO: Total training time: 0:{minutes:02d}:30 (0:00:01 on hooks)\n")
     return str(folder)
 
@@ -38,3 +39,17 @@ def test_unfinished_or_broken_runs_are_named(tmp_path):
     (tmp_path / "metrics.json").write_text("{not json\n")
     with pytest.raises(ValueError, match="line 1: not JSON"):
         read_run(tmp_path)
+
+
+def test_per_class_table_is_the_mean_over_seeds(tmp_path):
+    a = _run(tmp_path / "a", 50.0, 30.0, 20, {"sem_seg/IoU-sky": 90.0, "sem_seg/IoU-pole": 1.0,
+                                               "sem_seg_boundary/BF-pole": 4.0, "sem_seg/ACC-pole": 7.0})
+    b = _run(tmp_path / "b", 54.0, 34.0, 22, {"sem_seg/IoU-sky": 92.0, "sem_seg/IoU-pole": 3.0,
+                                               "sem_seg_boundary/BF-pole": 6.0})
+    rows = summarize_runs({"CE": [a, b]})
+    assert "sem_seg/ACC-pole" not in rows[0]
+    iou = format_per_class_table(rows)
+    assert iou.splitlines()[0] == "| loss | sky | pole |" and iou.splitlines()[2] == "| CE | 91.0 | 2.0 |"
+    assert format_per_class_table(rows, "sem_seg_boundary/BF-").splitlines()[2] == "| CE | 5.0 |"
+    with pytest.raises(ValueError, match="no per-class results with prefix 'sem_seg/F1-'"):
+        format_per_class_table(rows, "sem_seg/F1-")
