@@ -12,16 +12,21 @@ from .engine import PROJECT_ROOT, Trainer, setup_cfg
 from .modeling.semeda_loss import load_semeda_net
 from .semeda_pretrain import pretrain_semeda_from_cfg
 
-__all__ = ["QUICKSTART_CONFIGS", "run_quickstart", "format_table"]
+__all__ = ["QUICKSTART_LOSSES", "QUICKSTART_BACKBONES", "QUICKSTART_CONFIGS", "DEFAULT_BACKBONE", "run_quickstart",
+           "format_table"]
 
 logger = logging.getLogger(__name__)
 
-QUICKSTART_CONFIGS = {
-    "ce": "configs/quickstart/deeplab_v3_plus_shapes_ce.yaml",
-    "ls": "configs/quickstart/deeplab_v3_plus_shapes_ls.yaml",
-    "semeda": "configs/quickstart/deeplab_v3_plus_shapes_semeda.yaml",
-    "sobel": "configs/quickstart/deeplab_v3_plus_shapes_sobel.yaml",
+QUICKSTART_LOSSES = ("ce", "ls", "semeda", "sobel")
+# backbone -> config file pattern (relative to the project folder): "lite0" is the ImageNet-pretrained
+# EfficientNet-Lite0, "small_r18" the from-scratch 16-channel ResNet-18; same head, data and evaluation.
+QUICKSTART_BACKBONES = {
+    "lite0": "configs/quickstart/deeplab_v3_plus_lite0_shapes_{loss}.yaml",
+    "small_r18": "configs/quickstart/deeplab_v3_plus_shapes_{loss}.yaml",
 }
+DEFAULT_BACKBONE = "small_r18"
+QUICKSTART_CONFIGS = {b: {loss: pattern.format(loss=loss) for loss in QUICKSTART_LOSSES}
+                      for b, pattern in QUICKSTART_BACKBONES.items()}
 _COLUMNS = ("mIoU", "mBF", "trimap1-mIoU", "trimap3-mIoU", "nontrimap3-mIoU")
 
 
@@ -46,17 +51,23 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def run_quickstart(losses=("ce", "ls", "semeda", "sobel"), output_root="output/deeplab_losses/quickstart",
-                   max_iter=None, opts=()):
-    """Train + evaluate each loss; returns ``{loss: {"metrics": {...}, "train_seconds": s}}`` and writes
-    ``<output_root>/results.json``."""
+def run_quickstart(losses=QUICKSTART_LOSSES, output_root="output/deeplab_losses/quickstart", max_iter=None, opts=(),
+                   backbone=DEFAULT_BACKBONE):
+    """Train + evaluate each loss with ``backbone`` (a key of ``QUICKSTART_BACKBONES``); returns
+    ``{loss: {"metrics": {...}, "train_seconds": s}}`` and writes ``<output_root>/results.json``."""
+    if backbone not in QUICKSTART_CONFIGS:
+        raise ValueError(f"unknown quickstart backbone {backbone!r}; choose one of {sorted(QUICKSTART_CONFIGS)}")
+    unknown = [name for name in losses if name not in QUICKSTART_LOSSES]
+    if unknown:
+        raise ValueError(f"unknown quickstart loss(es) {unknown}; choose from {list(QUICKSTART_LOSSES)}")
+    configs = QUICKSTART_CONFIGS[backbone]
     setup_logger(name="deeplab_losses")
     setup_logger(name="detectron2", abbrev_name="d2")
     os.makedirs(output_root, exist_ok=True)
     extra = list(opts) + (["SOLVER.MAX_ITER", str(max_iter)] if max_iter else [])
     results = {}
     for name in losses:
-        cfg_file = os.path.join(PROJECT_ROOT, QUICKSTART_CONFIGS[name])
+        cfg_file = os.path.join(PROJECT_ROOT, configs[name])
         run_opts = list(extra) + ["OUTPUT_DIR", os.path.join(output_root, name)]
         if name == "semeda":
             run_opts += ["MODEL.SEMEDA.WEIGHTS", _ensure_semeda(cfg_file, output_root, extra)]
@@ -70,7 +81,7 @@ def run_quickstart(losses=("ce", "ls", "semeda", "sobel"), output_root="output/d
         res = Trainer.test(cfg, trainer.model)
         metrics = dict(res.get("sem_seg_boundary", {}))
         metrics.update({f"d2-{k}": v for k, v in res.get("sem_seg", {}).items() if not k.startswith(("IoU-", "ACC-"))})
-        results[name] = {"metrics": metrics, "train_seconds": seconds, "config": QUICKSTART_CONFIGS[name],
+        results[name] = {"metrics": metrics, "train_seconds": seconds, "config": configs[name],
                          "max_iter": cfg.SOLVER.MAX_ITER}
         with open(os.path.join(output_root, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
