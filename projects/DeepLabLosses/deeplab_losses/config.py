@@ -18,6 +18,10 @@ def add_deeplab_losses_config(cfg):
 
     * ``MODEL.DEEPLAB_LOSSES.EXTRA``: list of losses added to the cross-entropy, from
       ``("level_set", "semeda", "sobel")``; empty = CE only. Any combination is allowed.
+    * ``MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS``: one weight per class for the cross-entropy (``weight`` of
+      ``torch.nn.CrossEntropyLoss``; with ``LOSS_TYPE hard_pixel_mining`` it weights DeepLabCE's per-pixel
+      losses); empty (default) = unweighted. ``tools/class_weights.py`` computes median-frequency weights
+      (Eigen & Fergus 2015, as SegNet uses on CamVid) from ``DATASETS.TRAIN``.
     * ``MODEL.LEVEL_SET_LOSS``: Kim et al. Eqs. 4-8.
 
       - ``WEIGHT`` (λ of Eq. 8, default 4e-4 as in the paper's section 4.6),
@@ -51,6 +55,7 @@ def add_deeplab_losses_config(cfg):
     cfg.MODEL.SEM_SEG_HEAD.ASPP_GLOBAL_POOLING = False
     cfg.MODEL.DEEPLAB_LOSSES = CN()
     cfg.MODEL.DEEPLAB_LOSSES.EXTRA = []
+    cfg.MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS = []
 
     cfg.MODEL.LEVEL_SET_LOSS = CN()
     cfg.MODEL.LEVEL_SET_LOSS.WEIGHT = 4e-4

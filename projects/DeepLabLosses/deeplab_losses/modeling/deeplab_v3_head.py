@@ -23,3 +23,4 @@ class DeepLabV3LossesHead(AuxLossesHeadMixin, DeepLabV3Head):
             cfg.INPUT.CROP.ENABLED = False
         super().__init__(cfg, input_shape)
         self.aux_losses = build_aux_losses(cfg)
+        self._use_class_weights(cfg.MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES)
