@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
+from detectron2.projects.deeplab.loss import DeepLabCE
 from PIL import Image
 
 from deeplab_losses.data import CAMVID_IGNORE_LABEL, default_camvid_root, register_camvid
@@ -68,10 +69,12 @@ def test_camvid_config_trains_from_imagenet_weights_and_evaluates(config, camvid
     cfg = setup_cfg(config, opts)
     assert cfg.MODEL.WEIGHTS == "efficientnet-lite://lite0" and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == 11
     assert cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE == CAMVID_IGNORE_LABEL and cfg.INPUT.FORMAT == "RGB"
+    assert cfg.MODEL.SEM_SEG_HEAD.LOSS_TYPE == "hard_pixel_mining"  # the README's CamVid baseline
     if "semeda" in cfg.MODEL.DEEPLAB_LOSSES.EXTRA:
         pretrain_semeda_from_cfg(cfg)  # as tools/pretrain_semeda.py does, on the CamVid-layout labels
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
+    assert isinstance(trainer.model.sem_seg_head.loss, DeepLabCE)
     backbone = trainer.model.backbone
     imagenet = convert_efficientnet_lite_weights(load_imagenet_state_dict("lite0"), "lite0")
     state = backbone.state_dict()
