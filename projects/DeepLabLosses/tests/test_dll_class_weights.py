@@ -13,7 +13,7 @@ from PIL import Image
 from deeplab_losses.data.class_weights import (class_pixel_counts, format_class_weights, median_frequency_weights,
                                                median_frequency_weights_from_cfg)
 from deeplab_losses.engine import PROJECT_ROOT, setup_cfg
-from deeplab_losses.modeling.aux_losses import build_weighted_ce
+from deeplab_losses.modeling.aux_losses import set_class_weights
 
 QUICKSTART = os.path.join(PROJECT_ROOT, "configs", "quickstart", "deeplab_v3_plus_shapes_ce.yaml")
 
@@ -64,17 +64,23 @@ def test_weighted_ce_matches_torch_and_rejects_bad_weights():
     targets = torch.randint(0, 3, (2, 5, 5), generator=g)
     targets[0, 0] = 7
     w = [0.5, 2.0, 4.0]
-    loss = build_weighted_ce("cross_entropy", 7, w, 3)
+    loss = torch.nn.CrossEntropyLoss(ignore_index=7)
+    set_class_weights(loss, w, 3)
     torch.testing.assert_close(loss(logits, targets),
                                F.cross_entropy(logits, targets, weight=torch.tensor(w), ignore_index=7))
-    assert isinstance(build_weighted_ce("hard_pixel_mining", 7, w, 3), DeepLabCE)
-    assert build_weighted_ce("cross_entropy", 7, [], 3) is None
+    mining = DeepLabCE(ignore_label=7, top_k_percent_pixels=0.2)
+    set_class_weights(mining, w, 3)
+    pixel = F.cross_entropy(logits, targets, weight=torch.tensor(w), ignore_index=7, reduction="none").view(-1)
+    torch.testing.assert_close(mining(logits, targets), pixel.topk(int(0.2 * pixel.numel())).values.mean())
+    plain = torch.nn.CrossEntropyLoss(ignore_index=7)
+    set_class_weights(plain, [], 3)
+    assert plain.weight is None
     with pytest.raises(ValueError, match="has 2 values; MODEL.SEM_SEG_HEAD.NUM_CLASSES is 3"):
-        build_weighted_ce("cross_entropy", 7, [1.0, 2.0], 3)
+        set_class_weights(plain, [1.0, 2.0], 3)
     with pytest.raises(ValueError, match=r"finite and > 0; got \[-1.0\]"):
-        build_weighted_ce("cross_entropy", 7, [1.0, -1.0, 2.0], 3)
-    with pytest.raises(ValueError, match="cannot take class weights"):
-        build_weighted_ce("dice", 7, w, 3)
+        set_class_weights(plain, [1.0, -1.0, 2.0], 3)
+    with pytest.raises(ValueError, match="L1Loss takes no class weights"):
+        set_class_weights(torch.nn.L1Loss(), w, 3)
 
 
 @pytest.mark.parametrize("config", ["deeplab_v3_plus_shapes_ce.yaml", "deeplab_v3_shapes_ls.yaml"])

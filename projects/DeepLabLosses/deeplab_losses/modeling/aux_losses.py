@@ -12,7 +12,7 @@ from .level_set_loss import LevelSetLoss
 from .semeda_loss import SemedaLoss
 from .sobel_loss import SobelEdgeLoss
 
-__all__ = ["DeepLabAuxLosses", "build_aux_losses", "build_weighted_ce", "AuxLossesHeadMixin"]
+__all__ = ["DeepLabAuxLosses", "build_aux_losses", "set_class_weights", "AuxLossesHeadMixin"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,31 +48,28 @@ def build_aux_losses(cfg):
     return DeepLabAuxLosses({n: _BUILDERS[n].from_config(cfg) for n in names})
 
 
-def build_weighted_ce(loss_type, ignore_value, class_weights, num_classes):
-    """The head's cross-entropy with one weight per class, or ``None`` when ``class_weights`` is empty.
+def set_class_weights(loss, class_weights, num_classes):
+    """Give the head's own cross-entropy (``loss``, as detectron2's head built it) one weight per class, in place.
 
-    Args:
-        loss_type: ``MODEL.SEM_SEG_HEAD.LOSS_TYPE`` (``"cross_entropy"``: ``nn.CrossEntropyLoss`` whose mean is
-            over the weights of the valid pixels; ``"hard_pixel_mining"``: detectron2's ``DeepLabCE``, top 20 %
-            of the weighted per-pixel losses, as the parent head builds it unweighted).
-        class_weights: sequence of ``num_classes`` finite positive floats (``MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS``).
+    ``loss`` is ``nn.CrossEntropyLoss`` (``LOSS_TYPE cross_entropy``: mean over the weights of the valid pixels) or
+    detectron2's ``DeepLabCE`` (``hard_pixel_mining``: top 20 % of the weighted per-pixel losses); the weights go
+    into its criterion's ``weight`` buffer (so they follow ``.to(device)``). Empty ``class_weights`` = no change.
+    ``class_weights``: ``num_classes`` finite positive floats (``MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS``).
     """
     weights = [float(w) for w in class_weights]
     if not weights:
-        return None
+        return
     if len(weights) != num_classes:
         raise ValueError(f"MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS has {len(weights)} values; "
                          f"MODEL.SEM_SEG_HEAD.NUM_CLASSES is {num_classes}")
     bad = [w for w in weights if not (math.isfinite(w) and w > 0)]
     if bad:
         raise ValueError(f"MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS must be finite and > 0; got {bad}")
-    weight = torch.tensor(weights, dtype=torch.float32)
-    if loss_type == "cross_entropy":
-        return nn.CrossEntropyLoss(weight=weight, reduction="mean", ignore_index=ignore_value)
-    if loss_type == "hard_pixel_mining":
-        return DeepLabCE(ignore_label=ignore_value, top_k_percent_pixels=0.2, weight=weight)
-    raise ValueError(f"MODEL.SEM_SEG_HEAD.LOSS_TYPE {loss_type!r} cannot take class weights "
-                     "(expected 'cross_entropy' or 'hard_pixel_mining')")
+    criterion = loss.criterion if isinstance(loss, DeepLabCE) else loss
+    if not isinstance(criterion, nn.CrossEntropyLoss):
+        raise ValueError(f"MODEL.DEEPLAB_LOSSES.CLASS_WEIGHTS: the head's loss {type(loss).__name__} takes no class "
+                         "weights (expected LOSS_TYPE 'cross_entropy' or 'hard_pixel_mining')")
+    criterion.weight = torch.tensor(weights, dtype=torch.float32)
 
 
 class AuxLossesHeadMixin:
@@ -89,10 +86,8 @@ class AuxLossesHeadMixin:
     num_all_ignore_batches = 0
 
     def _use_class_weights(self, class_weights, num_classes):
-        """Replace the parent's unweighted ``self.loss`` by :func:`build_weighted_ce` (no-op when empty)."""
-        weighted = build_weighted_ce(self.loss_type, self.ignore_value, class_weights, num_classes)
-        if weighted is not None:
-            self.loss = weighted
+        """Weight the parent's ``self.loss`` per class (:func:`set_class_weights`; no-op when empty)."""
+        set_class_weights(self.loss, class_weights, num_classes)
 
     def losses(self, predictions, targets):
         predictions = F.interpolate(
