@@ -30,6 +30,10 @@ def add_levelset_rcnn_config(cfg):
     _C.LOSS_WEIGHT_FINAL = 1.0
     # epsilon of the soft Heaviside that maps phi to [0, 1] for the BCE term of l_TSDF (section 4.2).
     _C.LOSS_HEAVISIDE_EPS = 0.1
+    # Take the L1 term of the final loss on clamp(phiN, -1, 1) (losses.tsdf_loss(saturate=True)): the target is a
+    # truncated TSDF, so phiN beyond +-1 on the right side is correct, and the plain L1 penalises the Chan-Vese steps
+    # for pushing phi past +-1 where the data term is confident (phi0 is a tanh output, unaffected).
+    _C.LOSS_SATURATE_L1 = False
     # Lower bound of the learned epsilon_n: the soft Dirac is at most 1 / (pi * MIN_EPS).
     _C.MIN_EPS = 0.05
     # eta in |grad phi| = sqrt(gx^2 + gy^2 + eta^2) for the curvature (|grad phi| ~ 1/T per pixel).
@@ -181,7 +185,7 @@ def validate_levelset_config(cfg):
     """
     ls = cfg.MODEL.LEVELSET
     for key in ("CHAN_VESE_ON", "DETACH_PHI0", "REGION_MEANS_GRADIENT", "NORMALIZE_DATA_TERM",
-                "INFERENCE_INITIAL_MASKS"):
+                "INFERENCE_INITIAL_MASKS", "LOSS_SATURATE_L1"):
         _check_bool(ls, key, "")
     _check_int(ls, "NUM_ITERATIONS", "", 1)
     _check_int(ls, "RESOLUTION", "", 1)

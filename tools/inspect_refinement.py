@@ -5,7 +5,9 @@ Runs inference on the first ``--num-images`` images of a dataset that have detec
 detections: the size of the Chan-Vese features F (mean |F|, mean per-channel spatial std), the mean learned
 hyperparameters (λ1, λ2, μ, ε_1..N, Δt_1..N) and how far the unrolled steps move the level set (max and mean
 |φN − φ0| over the RoI pixels, φ in TSDF units of [−1, 1]; the fraction of RoI pixels whose side of the contour,
-the sign of φ, differs between φ0 and φN).
+the sign of φ, differs between φ0 and φN); and whether the steps improve the masks: the paired mask IoU of φ0 > 0
+and φN > 0 with the ground truth of each detection of score ≥ 0.5 matched to it (box IoU ≥ 0.5), in the RoI
+frame (levelset_rcnn.evaluation.refinement).
 
     python tools/inspect_refinement.py --config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml \\
         MODEL.WEIGHTS output/quickstart/model_final.pth
@@ -23,7 +25,8 @@ import torch  # noqa: E402
 
 def inspect_refinement(cfg, dataset=None, num_images=1):
     """Statistics of F, the hyperparameters and φN − φ0 (see the module docstring) as a dict."""
-    from detectron2.data import build_detection_test_loader
+    from detectron2.data import DatasetCatalog, build_detection_test_loader
+    from levelset_rcnn.evaluation.refinement import refinement_mask_ious, summarize_refinement_ious
     from detectron2.modeling import build_model
     from levelset_rcnn.checkpoint import LevelSetCheckpointer
 
@@ -35,7 +38,8 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
         raise ValueError("the model has no Chan-Vese refinement (MODEL.ROI_HEADS.NAME must be LevelSetROIHeads "
                          "with MODEL.LEVELSET.CHAN_VESE_ON True)")
     dataset = dataset or cfg.DATASETS.TEST[0]
-    features, hparams, changes, flips = [], [], [], []
+    dicts = {d["image_id"]: d for d in DatasetCatalog.get(dataset)}
+    features, hparams, changes, flips, ious = [], [], [], [], []
     hook = heads.feature_head.register_forward_hook(lambda m, i, o: features.append(o.detach().float()))
     heads.inference_levelsets = True
     used = 0
@@ -51,6 +55,7 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
                 levelsets = instances.pred_levelsets
                 changes.append((levelsets[:, -1] - levelsets[:, 0]).abs().flatten(1))
                 flips.append(((levelsets[:, -1] > 0) != (levelsets[:, 0] > 0)).flatten(1).float())
+                ious.append(refinement_mask_ious(instances, dicts[batch[0]["image_id"]]))
                 used += 1
                 if used >= num_images:
                     break
@@ -73,6 +78,7 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
         "max_phi_change": change.max().item(),
         "mean_phi_change": change.mean().item(),
         "flipped_pixel_fraction": torch.cat(flips).mean().item(),
+        **summarize_refinement_ious(torch.cat(ious)),
     }
 
 

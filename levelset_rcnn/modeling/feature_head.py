@@ -166,7 +166,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             self.coarse = Conv2d(input_shape.channels, coarse_channels, kernel_size=1)
             weight_init.c2_msra_fill(self.coarse)
         mixed = reduced_channels + (3 if use_image else 0) + max(coarse_channels, 0)
-        self.mix = Conv2d(mixed, hidden_dim, kernel_size=1, activation=nn.ReLU())
+        self.mix = Conv2d(mixed, hidden_dim, kernel_size=1)  # ReLU applied in place in forward (no 2nd R×h×S×S)
         weight_init.c2_msra_fill(self.mix)
         self.predictor = Conv2d(hidden_dim, num_channels, kernel_size=1)
         # unit_norm makes the scale irrelevant; for tanh a unit-variance init keeps F out of tanh's tiny linear
@@ -211,7 +211,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             else:
                 coarse = coarse.new_zeros((0, coarse.shape[1], self.resolution, self.resolution)) + coarse.sum() * 0
             parts.append(coarse)
-        return feature_output(self.predictor(self.mix(torch.cat(parts, dim=1))), self.output)
+        return feature_output(self.predictor(torch.relu_(self.mix(torch.cat(parts, dim=1)))), self.output)
 
 
 def build_chan_vese_feature_head(cfg, input_shape, feature_shapes=None):

@@ -7,11 +7,15 @@ from ..layers.level_set import at_least_float32, float32, heaviside
 __all__ = ["tsdf_loss"]
 
 
-def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1):
+def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
     """ℓ_TSDF(φ, φ_GT, M_GT) = ‖φ − φ_GT‖₁ + BCE(H_ε(φ), M_GT) (section 4.2), each a mean over pixels and RoIs.
 
     H_ε is the arctan Heaviside of Eq. 4 with ε = 0.1; its output is clamped to [1e-6, 1 − 1e-6] before the
     log. Computed in float32 under autocast.
+
+    ``saturate=True`` takes the L1 term on clamp(φ, −1, 1): the target is truncated (φ_GT = ±1 means "at least
+    T from the contour"), so a φ beyond ±1 on the right side is not an error. Chan-Vese steps (Eq. 7) push φ past
+    ±1 wherever the data term is confident; the plain L1 penalises exactly that (MODEL.LEVELSET.LOSS_SATURATE_L1).
 
     Args:
         phi: ``(R, 1, S, S)`` or ``(R, S, S)`` predicted TSDF.
@@ -30,7 +34,7 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1):
         return phi.sum() * 0
     with float32(phi.device.type):
         phi = at_least_float32(phi)
-        l1 = (phi - phi_gt.to(phi.dtype)).abs().mean()
+        l1 = ((phi.clamp(-1.0, 1.0) if saturate else phi) - phi_gt.to(phi.dtype)).abs().mean()
         prob = heaviside(phi, heaviside_eps).clamp(1e-6, 1.0 - 1e-6)
         bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
     return l1 + bce

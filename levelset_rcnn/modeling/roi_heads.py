@@ -50,7 +50,7 @@ class LevelSetROIHeads(StandardROIHeads):
     @configurable
     def __init__(self, *, hyperparameter_head=None, feature_head=None, refinement=None, resolution=112,
                  detach_phi0=False, loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1,
-                 inference_initial_masks=True, **kwargs):
+                 inference_initial_masks=True, loss_saturate_l1=False, **kwargs):
         super().__init__(**kwargs)
         self.hyperparameter_head = hyperparameter_head
         self.feature_head = feature_head
@@ -61,6 +61,7 @@ class LevelSetROIHeads(StandardROIHeads):
         self.loss_weight_final = loss_weight_final
         self.loss_heaviside_eps = loss_heaviside_eps
         self.inference_initial_masks = inference_initial_masks
+        self.loss_saturate_l1 = loss_saturate_l1
         self._register_load_state_dict_pre_hook(self._upgrade_old_checkpoint, with_module=True)
 
     @staticmethod
@@ -96,6 +97,7 @@ class LevelSetROIHeads(StandardROIHeads):
             loss_weight_final=ls.LOSS_WEIGHT_FINAL,
             loss_heaviside_eps=ls.LOSS_HEAVISIDE_EPS,
             inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
+            loss_saturate_l1=ls.LOSS_SATURATE_L1,
         )
         return ret
 
@@ -174,7 +176,7 @@ class LevelSetROIHeads(StandardROIHeads):
                 truncation = self.mask_head.truncation(self.resolution)
                 phi_gt, mask_gt = gather_gt_masks(instances, self.resolution, truncation)
                 losses["loss_tsdf_final"] = self.loss_weight_final * tsdf_loss(
-                    phis[-1], phi_gt, mask_gt, self.loss_heaviside_eps
+                    phis[-1], phi_gt, mask_gt, self.loss_heaviside_eps, saturate=self.loss_saturate_l1
                 )
             return losses
 

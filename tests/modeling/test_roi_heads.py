@@ -201,3 +201,19 @@ def test_standard_mask_head_is_rejected():
     with pytest.raises(ValueError, match="TSDFMaskHead") as info:
         build_model(cfg)
     assert "MaskRCNNConvUpsampleHead" in str(info.value)
+
+
+def test_loss_saturate_l1_changes_only_the_final_loss():
+    _, plain = build()
+    _, saturated = build("MODEL.LEVELSET.LOSS_SATURATE_L1", "True")
+    assert saturated.roi_heads.loss_saturate_l1 and not plain.roi_heads.loss_saturate_l1
+    saturated.load_state_dict(plain.state_dict())
+    # saturate phi0 (tanh) and let the refinement push phiN past +-1 on phi's side, as confident Chan-Vese steps do:
+    # the plain final L1 counts that as an error, the saturated one does not
+    for model in (plain, saturated):
+        with torch.no_grad():
+            model.roi_heads.mask_head.tsdf_predictor.weight.mul_(50.0)
+        model.roi_heads.refinement.register_forward_hook(lambda m, i, out: [p + 0.5 * p.sign() for p in out])
+    a, b = train_losses(plain), train_losses(saturated)
+    assert torch.isclose(a["loss_tsdf_initial"], b["loss_tsdf_initial"])
+    assert b["loss_tsdf_final"] < a["loss_tsdf_final"]

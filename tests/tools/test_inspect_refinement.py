@@ -15,6 +15,11 @@ def test_inspect_refinement_reports_initial_hyperparameters_and_phi_change(tmp_p
     assert stats["eps"] == pytest.approx([1.0] * len(stats["dt"])) and len(stats["dt"]) >= 1
     assert stats["feature_abs_mean"] > 0 and stats["max_phi_change"] >= stats["mean_phi_change"] > 0
     assert 0 <= stats["flipped_pixel_fraction"] <= 1
+    # paired IoUs of phi0 / phiN with the ground truth, for the detections matched to it
+    assert stats["matched"] >= 0
+    if stats["matched"]:
+        assert 0 <= stats["mask_iou_initial"] <= 1 and 0 <= stats["mask_iou_final"] <= 1
+        assert stats["improved"] + stats["worse"] <= stats["matched"]
 
 
 def test_inspect_refinement_rejects_a_model_without_refinement(tmp_path, one_thread):

@@ -1,0 +1,60 @@
+"""The TSDF loss of section 4.2 (levelset_rcnn.modeling.losses.tsdf_loss), plain and saturating L1."""
+import math
+
+import pytest
+import torch
+
+from levelset_rcnn.layers.level_set import heaviside
+from levelset_rcnn.modeling.losses import tsdf_loss
+
+
+def _by_hand(phi, phi_gt, mask_gt, eps, saturate):
+    l1 = ((phi.clamp(-1, 1) if saturate else phi) - phi_gt).abs().mean()
+    p = heaviside(phi, eps).clamp(1e-6, 1 - 1e-6)
+    bce = -(mask_gt * p.log() + (1 - mask_gt) * (1 - p).log()).mean()
+    return float(l1 + bce)
+
+
+def test_tsdf_loss_is_l1_plus_bce():
+    g = torch.Generator().manual_seed(0)
+    phi = torch.rand(3, 1, 8, 8, generator=g) * 2 - 1
+    phi_gt = torch.rand(3, 8, 8, generator=g) * 2 - 1
+    mask_gt = (phi_gt > 0).float()
+    assert math.isclose(float(tsdf_loss(phi, phi_gt, mask_gt)), _by_hand(phi[:, 0], phi_gt, mask_gt, 0.1, False),
+                        rel_tol=1e-5)
+
+
+def test_saturated_l1_does_not_penalise_overshoot_on_the_right_side():
+    phi_gt = torch.tensor([[[1.0, -1.0, 0.5, 1.0]]])
+    mask_gt = (phi_gt > 0).float()
+    # beyond the truncation on the correct side: no L1 error when saturating, an error of 0.75 mean otherwise
+    phi = torch.tensor([[[2.0, -3.0, 0.5, 1.0]]], requires_grad=True)
+    plain = tsdf_loss(phi, phi_gt, mask_gt)
+    saturated = tsdf_loss(phi, phi_gt, mask_gt, saturate=True)
+    assert math.isclose(float(plain - saturated), (1.0 + 2.0) / 4, rel_tol=1e-5)
+    assert math.isclose(float(saturated), _by_hand(phi.detach(), phi_gt, mask_gt, 0.1, True), rel_tol=1e-5)
+    saturated.backward()
+    # the L1 term gives no gradient to the overshooting pixels (it would be 1/4 each); only the tiny BCE one remains
+    assert abs(float(phi.grad[0, 0, 0])) < 0.01 and abs(float(phi.grad[0, 0, 1])) < 0.01
+
+
+@pytest.mark.parametrize("phi_value", [-2.0, -0.5, 0.3])
+def test_saturated_l1_still_penalises_errors_inside_the_band_and_the_wrong_side(phi_value):
+    phi_gt = torch.tensor([[[1.0]]])
+    mask_gt = torch.ones(1, 1, 1)
+    phi = torch.tensor([[[phi_value]]], requires_grad=True)
+    loss = tsdf_loss(phi, phi_gt, mask_gt, saturate=True)
+    loss.backward()
+    assert float(loss) >= 1.0 - max(phi_value, -1.0) - 1e-6  # the L1 part alone
+    assert float(phi.grad) < 0  # pulls phi up, towards the inside
+
+
+def test_tsdf_loss_empty_is_connected_zero():
+    phi = torch.zeros(0, 1, 4, 4, requires_grad=True)
+    loss = tsdf_loss(phi, torch.zeros(0, 4, 4), torch.zeros(0, 4, 4), saturate=True)
+    assert float(loss) == 0.0 and loss.requires_grad
+
+
+def test_tsdf_loss_shape_mismatch_names_the_shapes():
+    with pytest.raises(ValueError, match=r"phi \(2, 4, 4\).*phi_gt \(2, 5, 5\)"):
+        tsdf_loss(torch.zeros(2, 4, 4), torch.zeros(2, 5, 5), torch.zeros(2, 5, 5))
