@@ -39,6 +39,7 @@ __all__ = [
     "NotACheckpointError",
     "load_checkpoint_file",
     "upgrade_tsdf_predictor_keys",
+    "feature_head_mismatch",
     "TSDF_PREDICTOR",
     "OLD_TSDF_PREDICTOR",
     "LEVELSET_ONLY_PREFIXES",
@@ -176,6 +177,25 @@ def upgrade_tsdf_predictor_keys(state_dict, prefix="roi_heads."):
     for k, n in renamed:
         state_dict[n] = state_dict.pop(k)
     return renamed
+
+
+#: a parameter prefix (relative to the ROI heads) that tells each Chan-Vese feature head's checkpoints apart
+_FEATURE_HEAD_MARKERS = {"ChanVeseFeatureHead": "feature_head.stem.", "FineGrainedChanVeseFeatureHead": "feature_head.reduce."}
+
+
+def feature_head_mismatch(state_dict, prefix, feature_head):
+    """A message when ``state_dict`` holds another Chan-Vese feature head than ``feature_head`` (the model's), else
+    None. The default head changed in issue 15 (``FineGrainedChanVeseFeatureHead``); a checkpoint of the paper's
+    head loaded with the new default would leave F at its random initialisation, silently."""
+    if feature_head is None:
+        return None
+    model_head = type(feature_head).__name__
+    for name, marker in _FEATURE_HEAD_MARKERS.items():
+        if name != model_head and any(k.startswith(prefix + marker) for k in state_dict):
+            return (f"the checkpoint holds a {name} Chan-Vese feature head but the config builds {model_head}: its "
+                    f"feature head will not load. To use the checkpoint as trained, add MODEL.LEVELSET.FEATURE_HEAD."
+                    f"NAME {name} (and its FEATURE_HEAD.NUM_CHANNELS) to the config")
+    return None
 
 
 def mask_predictor_refusal(prefix):

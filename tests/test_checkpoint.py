@@ -162,3 +162,23 @@ def test_numpy_arrays_in_a_pkl_of_caffe2_blobs(tmp_path):
         pickle.dump({"blobs": {"conv1_w": np.zeros((2, 3, 1, 1), np.float32), "conv1_w_momentum": np.zeros(1)}}, f)
     data = LevelSetCheckpointer(_model())._load_file(str(path))
     assert data["matching_heuristics"] and set(data["model"]) == {"conv1_w"}
+
+
+def test_a_checkpoint_of_the_other_feature_head_is_named_on_load(tmp_path, caplog):
+    """The default Chan-Vese feature head changed (issue 15): loading a paper-head checkpoint into a model built with
+    the default says which key to set instead of silently leaving F random; with that key it loads fully."""
+    paper = ["MODEL.LEVELSET.FEATURE_HEAD.NAME", "ChanVeseFeatureHead"]
+    path = tmp_path / "paper_head.pth"
+    torch.save({"model": _model(*paper, seed=1).state_dict()}, path)
+    default = _model()
+    assert type(default.roi_heads.feature_head).__name__ == "FineGrainedChanVeseFeatureHead"
+    with caplog.at_level(logging.WARNING):
+        LevelSetCheckpointer(default).load(str(path))
+    assert "holds a ChanVeseFeatureHead" in caplog.text and "FEATURE_HEAD.NAME ChanVeseFeatureHead" in caplog.text
+    caplog.clear()
+    same = _model(*paper)
+    with caplog.at_level(logging.WARNING):
+        LevelSetCheckpointer(same).load(str(path))
+    assert "Chan-Vese feature head" not in caplog.text
+    assert torch.equal(same.roi_heads.feature_head.predictor.weight,
+                       torch.load(path)["model"]["roi_heads.feature_head.predictor.weight"])

@@ -97,7 +97,6 @@ class ModelZooEntry:
             raise ValueError(f"model zoo entry with url {self.url!r} needs a checkpoint file name")
 
 
-_QUICKSTART_CMD = "bash scripts/quickstart.sh"
 _BALLOON_OPTS = (
     "DATASETS.TRAIN", "('balloon_train',)", "DATASETS.TEST", "('balloon_val',)",
     "MODEL.ROI_HEADS.NUM_CLASSES", "1", "INPUT.MASK_FORMAT", "polygon",
@@ -106,20 +105,24 @@ _BALLOON_OPTS = (
     "SOLVER.IMS_PER_BATCH", "2", "SOLVER.BASE_LR", "0.01", "SOLVER.WARMUP_ITERS", "30",
     "SOLVER.MAX_ITER", "300", "SOLVER.STEPS", "(220,280)", "DATALOADER.NUM_WORKERS", "0",
 )
+#: The checkpoints trained here before issue 15 use the paper's Chan-Vese feature head and the plain L1; the defaults
+#: changed to the fine-grained head and the saturating L1, so their entries pin what they were trained with.
+_PAPER_HEAD_OPTS = ("MODEL.LEVELSET.FEATURE_HEAD.NAME", "ChanVeseFeatureHead", "MODEL.LEVELSET.LOSS_SATURATE_L1", "False")
 _PAPER = "paper's number (Table 2, ResNet-50); no checkpoint trained by this project"
 
 
 def _balloon_lite0_entry(model, sha256, metrics):
     """Row of a balloon EfficientNet-Lite0-FPN model trained here (seed 1 of docs/RESULTS.md's comparison)."""
     run = f"output/balloon_{model}_lite0"
+    config = f"balloon/{model}_lite0_FPN{'_paper_head' if model == 'levelset_rcnn' else ''}.yaml"
     return ModelZooEntry(
-        config=f"balloon/{model}_lite0_FPN.yaml",
+        config=config,
         opts=("SEED", "1"),
         checkpoint=f"model_final_{sha256[:8]}.pth",
         sha256=sha256,
         metrics=metrics,
         dataset="balloon_val",
-        produced_by=(f".venv/bin/python tools/train_net.py --config-file configs/balloon/{model}_lite0_FPN.yaml SEED 1 "
+        produced_by=(f".venv/bin/python tools/train_net.py --config-file configs/{config} SEED 1 "
                      f"OUTPUT_DIR {run} && .venv/bin/python tools/publish_model.py {run} "
                      f"--name balloon/{model}_lite0_FPN --install"),
         note="ImageNet-pretrained EfficientNet-Lite0-FPN, 500 iterations on the CPU (~20-30 min); seed 1 of the "
@@ -131,6 +134,7 @@ MODEL_ZOO: Dict[str, ModelZooEntry] = {
     # ---- trained by this project (CPU, 2-core VM) ----
     "quickstart/levelset_rcnn_R_18_FPN_shapes": ModelZooEntry(
         config="quickstart/levelset_rcnn_R_18_FPN_shapes.yaml",
+        opts=_PAPER_HEAD_OPTS,
         checkpoint="model_final_47c2bf56.pth",
         sha256="47c2bf568219254db646b1e5251f36ed1ffe29be050edf755705f503196bf365",
         metrics={"bbox": {"AP": 65.14, "AP50": 92.85, "AP75": 76.79},
@@ -138,7 +142,8 @@ MODEL_ZOO: Dict[str, ModelZooEntry] = {
                  "segm_initial": {"AP": 71.37, "AP50": 90.53, "AP75": 81.07}},
         dataset="levelset_shapes_val",
         produced_by=(
-            f"{_QUICKSTART_CMD} && .venv/bin/python tools/publish_model.py output/quickstart "
+            ".venv/bin/python tools/quickstart.py " + " ".join(_PAPER_HEAD_OPTS)
+            + " && .venv/bin/python tools/publish_model.py output/quickstart "
             "--name quickstart/levelset_rcnn_R_18_FPN_shapes "
             "--config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml --install"
         ),
@@ -146,7 +151,7 @@ MODEL_ZOO: Dict[str, ModelZooEntry] = {
     ),
     "balloon/levelset_rcnn_R_18_FPN_balloon": ModelZooEntry(
         config="quickstart/levelset_rcnn_R_18_FPN_shapes.yaml",
-        opts=_BALLOON_OPTS,
+        opts=_BALLOON_OPTS + _PAPER_HEAD_OPTS,
         checkpoint="model_final_18cab7da.pth",
         sha256="18cab7da8f76308ce505cce6244d65cb6b631844884b96d9cb51d133785027d1",
         metrics={"bbox": {"AP": 6.11, "AP50": 14.06, "AP75": 5.28},
@@ -156,7 +161,7 @@ MODEL_ZOO: Dict[str, ModelZooEntry] = {
         produced_by=(
             "python tools/train_net.py --config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml "
             "--dataset-folder balloon=../shared/datasets/balloon " + " ".join(repr(o) if " " in o or "(" in o
-                                                                           else o for o in _BALLOON_OPTS)
+                                                                           else o for o in _BALLOON_OPTS + _PAPER_HEAD_OPTS)
             + " MODEL.WEIGHTS output/quickstart/model_final.pth OUTPUT_DIR output/model_zoo/balloon_R18 && "
             "python tools/publish_model.py output/model_zoo/balloon_R18 "
             "--name balloon/levelset_rcnn_R_18_FPN_balloon --install"

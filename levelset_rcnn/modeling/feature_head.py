@@ -139,7 +139,9 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     A per-pixel MLP (1×1 conv to ``HIDDEN_DIM``, ReLU, 1×1 conv to C) maps them to F, finished as ``OUTPUT``
     (:func:`feature_output`). Every operation at S×S is a 1×1 conv or a RoIAlign: no 3×3 conv at 112×112.
     RoIAlign uses the mask pooler's type and the same boxes, so F lives in the same RoI frame as φ0 and the TSDF
-    targets. Gradients flow into the FPN level (and so into the backbone) through RoIAlign.
+    targets. Gradients flow into the FPN level (and so into the backbone) through RoIAlign, unless
+    ``DETACH_INPUTS`` stops them there (and at the pooled RoI features): then the Chan-Vese losses train only the
+    head's own layers and cannot disturb the features that the RPN and the box head share.
 
     ``forward(x, features, boxes)``: ``x`` ``(R, C_in, s, s)`` pooled RoI features, ``features`` the image-level
     feature dict (with ``"image"`` ``(B, 3, H, W)`` when ``USE_IMAGE``), ``boxes`` a list of B ``Boxes``;
@@ -150,13 +152,15 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
 
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, in_feature, in_channels, in_stride, reduced_channels, use_image,
-                 coarse_channels, hidden_dim, num_channels, resolution, pooler_type, sampling_ratio, output="tanh"):
+                 coarse_channels, hidden_dim, num_channels, resolution, pooler_type, sampling_ratio, output="tanh",
+                 detach_inputs=False):
         super().__init__()
         _check_output(output)
         if reduced_channels < 1 or hidden_dim < 1:
             raise ValueError(f"FineGrainedChanVeseFeatureHead: REDUCED_CHANNELS ({reduced_channels}) and HIDDEN_DIM "
                              f"({hidden_dim}) must be >= 1")
         self.in_feature, self.use_image, self.output, self.resolution = in_feature, use_image, output, resolution
+        self.detach_inputs = detach_inputs
         self.reduce = Conv2d(in_channels, reduced_channels, kernel_size=1)
         weight_init.c2_msra_fill(self.reduce)
         self.fine_pooler = ROIPooler(resolution, (1.0 / in_stride,), sampling_ratio, pooler_type)
@@ -195,10 +199,14 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             "pooler_type": cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE,
             "sampling_ratio": cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
             "output": head.OUTPUT,
+            "detach_inputs": head.DETACH_INPUTS,
         }
 
     def forward(self, x, features, boxes):
-        parts = [self.fine_pooler([self.reduce(features[self.in_feature])], boxes)]
+        fine = features[self.in_feature]
+        if self.detach_inputs:  # the head trains its own layers; the shared backbone / FPN get no gradient from it
+            fine, x = fine.detach(), x.detach()
+        parts = [self.fine_pooler([self.reduce(fine)], boxes)]
         if self.use_image:
             if "image" not in features:
                 raise ValueError("FineGrainedChanVeseFeatureHead with USE_IMAGE needs the input images: call "

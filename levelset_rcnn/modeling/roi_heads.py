@@ -66,8 +66,11 @@ class LevelSetROIHeads(StandardROIHeads):
 
     @staticmethod
     def _upgrade_old_checkpoint(module, state_dict, prefix, *args):
-        from ..checkpoint import upgrade_tsdf_predictor_keys
+        from ..checkpoint import feature_head_mismatch, upgrade_tsdf_predictor_keys
 
+        mismatch = feature_head_mismatch(state_dict, prefix, getattr(module, "feature_head", None))
+        if mismatch:
+            logger.warning(mismatch)
         renamed = upgrade_tsdf_predictor_keys(state_dict, prefix)
         if not renamed:
             return

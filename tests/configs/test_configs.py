@@ -50,6 +50,7 @@ KNOWN_MASK_LOSSES = {
     "Base-LevelSet-RCNN-FPN.yaml": LS,
     "Ablations/levelset_rcnn_R_50_FPN_detach_phi0.yaml": LS,
     "Ablations/levelset_rcnn_R_50_FPN_global_hparams.yaml": LS,
+    "Ablations/levelset_rcnn_R_50_FPN_paper_feature_head.yaml": LS,
     "Ablations/mask_rcnn_R_50_FPN_112.yaml": {"loss_mask"},
     "Ablations/mask_rcnn_R_50_FPN_ls_loss.yaml": {"loss_mask", "loss_level_set"},
     "Ablations/tsdf_only_R_50_FPN.yaml": {"loss_tsdf"},
@@ -252,11 +253,14 @@ def test_coco_levelset_config_numbers(config_id):
     assert tuple(cfg.SOLVER.STEPS) == (60000, 80000)
     assert math.isclose(cfg.SOLVER.BASE_LR, 0.02)
     assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 80
-    # the architecture of section 4: N = 3 iterations at 112x112, C = 64 Chan-Vese features
+    # the architecture of section 4: N = 3 iterations at 112x112; the Chan-Vese features come from the fine-grained
+    # head with C = 8 and the final L1 saturates (issue 15 defaults; the paper's head is an ablation config)
     assert cfg.MODEL.LEVELSET.CHAN_VESE_ON
     assert cfg.MODEL.LEVELSET.NUM_ITERATIONS == 3
     assert cfg.MODEL.LEVELSET.RESOLUTION == 112
-    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS == 64
+    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME == "FineGrainedChanVeseFeatureHead"
+    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS == 8
+    assert cfg.MODEL.LEVELSET.LOSS_SATURATE_L1
     assert cfg.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME == "InstanceHyperparameterHead"
     assert not cfg.MODEL.LEVELSET.DETACH_PHI0
 
@@ -287,6 +291,7 @@ CITYSCAPES_CONFIGS = [
     "Cityscapes/mask_rcnn_R_50_FPN.yaml",
     "Ablations/levelset_rcnn_R_50_FPN_detach_phi0.yaml",
     "Ablations/levelset_rcnn_R_50_FPN_global_hparams.yaml",
+    "Ablations/levelset_rcnn_R_50_FPN_paper_feature_head.yaml",
     "Ablations/mask_rcnn_R_50_FPN_112.yaml",
     "Ablations/mask_rcnn_R_50_FPN_ls_loss.yaml",
     "Ablations/tsdf_only_R_50_FPN.yaml",
@@ -313,6 +318,10 @@ def test_ablation_switches():
     detach = _load("Ablations/levelset_rcnn_R_50_FPN_detach_phi0.yaml")
     assert detach.MODEL.LEVELSET.DETACH_PHI0 is True
     assert detach.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME == "InstanceHyperparameterHead"
+
+    paper = _load("Ablations/levelset_rcnn_R_50_FPN_paper_feature_head.yaml")
+    assert paper.MODEL.LEVELSET.FEATURE_HEAD.NAME == "ChanVeseFeatureHead"
+    assert paper.MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS == 64 and not paper.MODEL.LEVELSET.LOSS_SATURATE_L1
 
     glob = _load("Ablations/levelset_rcnn_R_50_FPN_global_hparams.yaml")
     assert glob.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME == "GlobalHyperparameters"

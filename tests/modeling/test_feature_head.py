@@ -91,6 +91,15 @@ def test_fine_grained_head_shapes_and_gradients_to_the_fine_source(use_image, co
     assert (x.grad is not None and x.grad.abs().sum() > 0) == (coarse > 0)
 
 
+def test_fine_grained_head_detach_inputs_stops_gradients_at_the_shared_features():
+    head = _fine_head(use_image=True, coarse=4)
+    head.detach_inputs = True
+    x, features, boxes = _fine_inputs()
+    head(x, features, boxes).square().sum().backward()
+    assert features["p2"].grad is None and x.grad is None, "gradient reached the shared backbone / FPN features"
+    assert head.reduce.weight.grad.abs().sum() > 0 and head.coarse.weight.grad.abs().sum() > 0
+
+
 def test_fine_grained_head_sees_detail_finer_than_the_pooled_grid():
     """A vertical edge in p2 inside the RoI appears as a sharp step across F's columns at S = 56: the evidence is
     sampled at S, not upsampled from 7x7 / 14x14 cells."""

@@ -204,8 +204,8 @@ def test_standard_mask_head_is_rejected():
 
 
 def test_loss_saturate_l1_changes_only_the_final_loss():
-    _, plain = build()
-    _, saturated = build("MODEL.LEVELSET.LOSS_SATURATE_L1", "True")
+    _, plain = build("MODEL.LEVELSET.LOSS_SATURATE_L1", "False")
+    _, saturated = build()  # the default (issue 15)
     assert saturated.roi_heads.loss_saturate_l1 and not plain.roi_heads.loss_saturate_l1
     saturated.load_state_dict(plain.state_dict())
     # saturate phi0 (tanh) and let the refinement push phiN past +-1 on phi's side, as confident Chan-Vese steps do:
