@@ -180,7 +180,10 @@ def upgrade_tsdf_predictor_keys(state_dict, prefix="roi_heads."):
 
 
 #: a parameter prefix (relative to the ROI heads) that tells each Chan-Vese feature head's checkpoints apart
-_FEATURE_HEAD_MARKERS = {"ChanVeseFeatureHead": "feature_head.stem.", "FineGrainedChanVeseFeatureHead": "feature_head.reduce."}
+_FEATURE_HEAD_MARKERS = {
+    "ChanVeseFeatureHead": "feature_head.stem.",
+    "FineGrainedChanVeseFeatureHead": "feature_head.reduce.",
+}
 
 
 def feature_head_mismatch(state_dict, prefix, feature_head):

@@ -35,7 +35,7 @@ def add_levelset_rcnn_config(cfg):
     # for pushing phi past +-1 where the data term is confident (phi0 is a tanh output, unaffected).
     # Default True: with the plain L1 training shrank lambda / dt and the steps barely moved phi (lambda 0.67 / 0.52,
     # mean |phi3 - phi0| 0.034); saturated, lambda stays ~1, phi moves twice as far and the per-detection mask IoU
-    # gain doubles (docs/RESULTS.md, "A refinement that refines", balloon, lite0-FPN, 2 seeds).
+    # gain doubles (docs/RESULTS.md, "A refinement that refines", balloon, lite0-FPN, fine head at 56x56, 2 seeds).
     _C.LOSS_SATURATE_L1 = True
     # Lower bound of the learned epsilon_n: the soft Dirac is at most 1 / (pi * MIN_EPS).
     _C.MIN_EPS = 0.05
@@ -61,10 +61,11 @@ def add_levelset_rcnn_config(cfg):
     _C.FEATURE_HEAD = CN()
     # "FineGrainedChanVeseFeatureHead" (issue 15, default): F from the stride-4 FPN level and the image, sampled at
     # RESOLUTION; or "ChanVeseFeatureHead" (the paper's: 14x14 RoI features upsampled). Evidence for the default
-    # (docs/RESULTS.md, "A refinement that refines": balloon, ImageNet lite0-FPN, 500 iterations, 2 seeds): with the
-    # saturating L1 at 112x112 final - initial mask AP +0.9 +- 0.4, mask AP 48.9 +- 0.9, Boundary AP 36.7 +- 2.5, box AP
-    # 43.8 +- 0.4 (Mask R-CNN 43.2 +- 1.3), against the paper head's +0.25 / 48.1 / 37.6 / 43.8 at 56x56, which trains
-    # 1.3x slower; at R50-FPN inference it is the head that stays within 1.15x Mask R-CNN (docs/BENCHMARKS.md).
+    # (docs/RESULTS.md, "A refinement that refines": balloon, ImageNet lite0-FPN, 500 iterations, 3 seeds): with the
+    # saturating L1 at 112x112 final - initial mask AP +0.88 +- 0.28, mask AP 49.1 +- 0.7, Boundary AP 37.1 +- 1.9, box
+    # AP 44.0 +- 0.4 (Mask R-CNN 43.1 +- 1.0); the paper head at 56x56: +0.17 +- 0.15, 48.3 +- 1.3, 37.9 +- 1.7,
+    # 44.2 +- 2.3. At R50-FPN inference the fine head is 1.08-1.09x Mask R-CNN, the paper head 1.18-1.30x
+    # (docs/BENCHMARKS.md).
     _C.FEATURE_HEAD.NAME = "FineGrainedChanVeseFeatureHead"
     # C, the number of Chan-Vese feature channels (paper: 64, with its head). 8 is what docs/RESULTS.md measured on
     # balloon and keeps the R50-FPN inference cost within 1.15x Mask R-CNN's (docs/BENCHMARKS.md).

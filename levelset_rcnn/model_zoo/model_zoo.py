@@ -107,7 +107,8 @@ _BALLOON_OPTS = (
 )
 #: The checkpoints trained here before issue 15 use the paper's Chan-Vese feature head and the plain L1; the defaults
 #: changed to the fine-grained head and the saturating L1, so their entries pin what they were trained with.
-_PAPER_HEAD_OPTS = ("MODEL.LEVELSET.FEATURE_HEAD.NAME", "ChanVeseFeatureHead", "MODEL.LEVELSET.LOSS_SATURATE_L1", "False")
+_PAPER_HEAD_OPTS = ("MODEL.LEVELSET.FEATURE_HEAD.NAME", "ChanVeseFeatureHead",
+                    "MODEL.LEVELSET.LOSS_SATURATE_L1", "False")
 _PAPER = "paper's number (Table 2, ResNet-50); no checkpoint trained by this project"
 
 
@@ -160,8 +161,8 @@ MODEL_ZOO: Dict[str, ModelZooEntry] = {
         dataset="balloon_val",
         produced_by=(
             "python tools/train_net.py --config-file configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml "
-            "--dataset-folder balloon=../shared/datasets/balloon " + " ".join(repr(o) if " " in o or "(" in o
-                                                                           else o for o in _BALLOON_OPTS + _PAPER_HEAD_OPTS)
+            "--dataset-folder balloon=../shared/datasets/balloon "
+            + " ".join(repr(o) if " " in o or "(" in o else o for o in _BALLOON_OPTS + _PAPER_HEAD_OPTS)
             + " MODEL.WEIGHTS output/quickstart/model_final.pth OUTPUT_DIR output/model_zoo/balloon_R18 && "
             "python tools/publish_model.py output/model_zoo/balloon_R18 "
             "--name balloon/levelset_rcnn_R_18_FPN_balloon --install"

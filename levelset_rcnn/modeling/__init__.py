@@ -10,6 +10,7 @@ from .hyperparameter_head import (
 )
 from .losses import tsdf_loss
 from .mask_heads import HighResMaskRCNNConvUpsampleHead, MaskRCNNLevelSetLossHead
+from .meta_arch import LevelSetRCNN
 from .roi_heads import LevelSetROIHeads
 from .test_time_augmentation import LevelSetRCNNWithTTA, build_tta_model
 from .tsdf import truncated_signed_distance, tsdf_targets, upsample_tsdf
