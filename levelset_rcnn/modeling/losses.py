@@ -16,6 +16,8 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
     ``saturate=True`` takes the L1 term on clamp(φ, −1, 1): the target is truncated (φ_GT = ±1 means "at least
     T from the contour"), so a φ beyond ±1 on the right side is not an error. Chan-Vese steps (Eq. 7) push φ past
     ±1 wherever the data term is confident; the plain L1 penalises exactly that (MODEL.LEVELSET.LOSS_SATURATE_L1).
+    The clamp is two-sided: a φ beyond ±1 on the *wrong* side still counts its (capped) L1 error but gets its
+    gradient from the BCE term only; an L1 saturating only on the target's side is untested (docs/RESULTS.md).
 
     Args:
         phi: ``(R, 1, S, S)`` or ``(R, S, S)`` predicted TSDF.

@@ -6,8 +6,9 @@ every view on the merged boxes (mapped into that view) and averages the views' R
 flipped ones. :class:`LevelSetRCNNWithTTA` keeps that procedure and adapts the mask step to LevelSet R-CNN:
 
 * in every view the *whole* LevelSet mask branch runs on the merged boxes: the TSDF head, the hyperparameter head,
-  the Chan-Vese feature head and the N Chan-Vese steps (through ``LevelSetROIHeads._forward_mask``, with the view's
-  normalised image available to a fine-grained feature head);
+  the Chan-Vese feature head and the N Chan-Vese steps (detectron2's ``model.inference(inputs, detected_instances)``;
+  :class:`~levelset_rcnn.modeling.meta_arch.LevelSetRCNN` hands the view's normalised image to a fine-grained
+  feature head);
 * the views are combined per RoI in the RoI frame (a horizontally flipped view's RoI grid is flipped back).
   ``TEST.AUG.LEVELSET_AVERAGE`` chooses what is averaged: ``"mask"`` averages the soft masks H_ε(φN) (and H_ε(φ0));
   ``"phi"`` averages the level sets φN (and φ0) and applies H_ε to the mean. Measured on balloon
@@ -23,6 +24,7 @@ from detectron2.modeling import GeneralizedRCNNWithTTA
 from detectron2.modeling.postprocessing import detector_postprocess
 
 from ..layers.level_set import heaviside
+from .meta_arch import LevelSetRCNN
 
 __all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "LEVELSET_AVERAGES"]
 
@@ -45,24 +47,11 @@ class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
         if not _is_levelset_model(self.model):
             raise ValueError("LevelSetRCNNWithTTA needs a model whose ROI heads are LevelSetROIHeads; use "
                              "build_tta_model(cfg, model) to get detectron2's TTA for other models")
+        if self.model.roi_heads._feature_head_uses_image_features and not isinstance(self.model, LevelSetRCNN):
+            raise ValueError(f"{type(self.model.roi_heads.feature_head).__name__} reads the images: TTA's mask step "
+                             "(inference on the merged boxes) needs MODEL.META_ARCHITECTURE 'LevelSetRCNN', got "
+                             f"{type(self.model).__name__}")
         self.average = average
-
-    def _batch_inference(self, batched_inputs, detected_instances=None):
-        """Box detection (no ``detected_instances``) as detectron2 does; the mask step through the ROI heads with
-        the view's normalised image in the features (needed by a fine-grained Chan-Vese feature head)."""
-        if detected_instances is None:
-            return super()._batch_inference(batched_inputs)
-        model, heads = self.model, self.model.roi_heads
-        outputs = []
-        for start in range(0, len(batched_inputs), self.batch_size):
-            inputs = batched_inputs[start:start + self.batch_size]
-            images = model.preprocess_image(inputs)
-            features = model.backbone(images.tensor)
-            if heads._feature_head_uses_image_features:
-                features = dict(features, image=images.tensor)
-            instances = [x.to(model.device) for x in detected_instances[start:start + self.batch_size]]
-            outputs.extend(heads.forward_with_given_boxes(features, instances))
-        return outputs
 
     def _combine_views(self, outputs, tfms, merged):
         """Average the views' RoI-frame predictions into ``merged`` (flipped views flipped back)."""

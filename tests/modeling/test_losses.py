@@ -46,7 +46,7 @@ def test_saturated_l1_still_penalises_errors_inside_the_band_and_the_wrong_side(
     loss = tsdf_loss(phi, phi_gt, mask_gt, saturate=True)
     loss.backward()
     assert float(loss) >= 1.0 - max(phi_value, -1.0) - 1e-6  # the L1 part alone
-    assert float(phi.grad) < 0  # pulls phi up, towards the inside
+    assert float(phi.grad) < 0  # pulls phi up, towards the inside (at phi = -2 through the BCE term alone)
 
 
 def test_tsdf_loss_empty_is_connected_zero():

@@ -103,6 +103,10 @@ def test_build_tta_model_and_bad_average():
     bad = setup_cfg(str(QUICKSTART), TINY + ["TEST.AUG.LEVELSET_AVERAGE", "median"])
     with pytest.raises(ValueError, match="LEVELSET_AVERAGE = 'median'"):
         LevelSetRCNNWithTTA(bad, model)
+    # the default feature head reads the images: a plain GeneralizedRCNN cannot run TTA's mask step
+    plain_cfg, plain = _model(["MODEL.META_ARCHITECTURE", "GeneralizedRCNN"])
+    with pytest.raises(ValueError, match="META_ARCHITECTURE 'LevelSetRCNN'"):
+        LevelSetRCNNWithTTA(plain_cfg, plain)
 
 
 def test_train_net_eval_only_with_tta_reports_segm_and_segm_initial(tmp_path):
