@@ -31,7 +31,7 @@ setup(
     name="levelset_rcnn",
     version="0.1.0",
     description="LevelSet R-CNN (Homayounfar et al., ECCV 2020) as a Detectron2 extension",
-    packages=find_packages(include=["levelset_rcnn", "levelset_rcnn.*"]),
+    packages=find_packages(include=["levelset_rcnn", "levelset_rcnn.*", "levelset_core", "levelset_core.*"]),
     python_requires=">=3.8",
     install_requires=[
         "numpy",
@@ -54,6 +54,7 @@ setup(
         "eval": ["lvis", "cityscapesscripts"],
         "test": ["pytest>=7", "pytest-timeout", "lvis", "cityscapesscripts"],
     },
-    package_data={"levelset_rcnn.model_zoo": model_zoo_configs()},
+    # the model-zoo table (levelset_rcnn/model_zoo/model_zoo.json) and the configs
+    package_data={"levelset_rcnn.model_zoo": ["model_zoo.json"] + model_zoo_configs()},
     include_package_data=True,
 )

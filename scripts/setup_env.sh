@@ -4,7 +4,7 @@
 #   - torch / torchvision from requirements/torch.txt (skipped if already importable)
 #   - detectron2 via tools/install_detectron2.py: keeps an existing one; DETECTRON2_SOURCE=<checkout or git
 #     URL> builds the official one; otherwise the pure-Python v0.6 fallback from the package registry
-#   - this package in editable mode with its test extras
+#   - this package (levelset_rcnn and levelset_core) in editable mode with its test extras
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LEVELSET_RCNN_VENV:-$ROOT/.venv}"
@@ -18,7 +18,7 @@ fi
 PY="$VENV/bin/python"
 
 STAMP="$VENV/.levelset_rcnn_setup"
-WANT="$(cat "$ROOT/requirements/"*.txt "$ROOT/setup.py" "$ROOT/tools/install_detectron2.py" | sha256sum | cut -d' ' -f1) ${DETECTRON2_SOURCE:-}"
+WANT="$(cat "$ROOT/requirements/"*.txt "$ROOT/setup.py" "$ROOT/tools/install_detectron2.py" "$ROOT/levelset_core/compat/detectron2_installer.py" | sha256sum | cut -d' ' -f1) ${DETECTRON2_SOURCE:-}"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && "$PY" -c "import levelset_rcnn" >/dev/null 2>&1; then
   echo "[setup] environment $VENV is up to date"
   exit 0
@@ -46,5 +46,5 @@ else
 fi
 echo "[setup] levelset_rcnn (editable) and test tools"
 pip_install "${PINS[@]}" -e "$ROOT[test]"
-"$PY" -c "import levelset_rcnn, detectron2, torch; print('[setup] ok: torch', torch.__version__, '| detectron2', detectron2.__version__, '| compiled ops:', levelset_rcnn.has_compiled_ops())"
+"$PY" -c "import levelset_rcnn, detectron2, torch; from levelset_core.compat import has_compiled_ops; print('[setup] ok: torch', torch.__version__, '| detectron2', detectron2.__version__, '| compiled ops:', has_compiled_ops())"
 echo "$WANT" > "$STAMP"

@@ -1,11 +1,12 @@
-"""levelset_rcnn.checkpoint: safe loading with clear errors, the TSDF predictor name, old-checkpoint renaming."""
+"""levelset_rcnn.checkpoint: safe loading with clear errors, the TSDF predictor name, loading checkpoints of the
+earlier key layouts (before LevelSetMaskHead, before the TSDF predictor rename)."""
 import logging
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from repo_paths import REPO_ROOT
 from model_helpers import SMALL_MODEL_OPTS
 
 import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
@@ -26,18 +27,29 @@ def _model(*opts, seed=0):
     return build_model(cfg)
 
 
+def _pre_mask_head_state(model, predictor="tsdf_predictor"):
+    """A state dict as LevelSet R-CNN wrote it before its mask branch became one head (``roi_heads.mask_head`` was
+    the TSDF head; hyperparameter and feature heads beside it), with the TSDF predictor named ``predictor``."""
+    def old(key):
+        for part in ("hyperparameter_head.", "feature_head."):
+            key = key.replace("roi_heads.mask_head." + part, "roi_heads." + part)
+        key = key.replace("roi_heads.mask_head.tsdf_head.", "roi_heads.mask_head.")
+        return key.replace("roi_heads.mask_head.tsdf_predictor.", f"roi_heads.mask_head.{predictor}.")
+    return {old(k): v for k, v in model.state_dict().items()}
+
+
 def _old_levelset_state(model):
-    """A state dict as LevelSet R-CNN wrote it before the TSDF predictor rename."""
-    return {k.replace("mask_head.tsdf_predictor.", "mask_head.predictor."): v for k, v in model.state_dict().items()}
+    """A state dict as LevelSet R-CNN wrote it before the TSDF predictor rename (and before LevelSetMaskHead)."""
+    return _pre_mask_head_state(model, predictor="predictor")
 
 
 def test_tsdf_predictor_name_differs_from_mask_rcnn():
     levelset, mask_rcnn = _model(), _model(*MASK_RCNN)
-    assert "roi_heads.mask_head.tsdf_predictor.weight" in levelset.state_dict()
-    assert "roi_heads.mask_head.predictor.weight" not in levelset.state_dict()
+    assert "roi_heads.mask_head.tsdf_head.tsdf_predictor.weight" in levelset.state_dict()
+    assert not any(k.endswith("mask_head.predictor.weight") for k in levelset.state_dict())
     assert "roi_heads.mask_head.predictor.weight" in mask_rcnn.state_dict()
     # the TSDF head still ends with its predictor (tanh of the last layer's output)
-    assert list(levelset.roi_heads.mask_head._modules)[-1] == "tsdf_predictor"
+    assert list(levelset.roi_heads.mask_head.tsdf_head._modules)[-1] == "tsdf_predictor"
 
 
 def test_mask_rcnn_checkpoint_is_refused(tmp_path):
@@ -56,11 +68,12 @@ def test_mask_rcnn_checkpoint_after_dropping_its_predictor(tmp_path, capsys):
     torch.save({"model": mask_rcnn.state_dict()}, src)
     assert convert_main(["drop-mask-predictor", str(src), str(dst)]) == 0
     model = _model()
-    before = model.roi_heads.mask_head.tsdf_predictor.weight.detach().clone()
+    tsdf_head = model.roi_heads.mask_head.tsdf_head
+    before = tsdf_head.tsdf_predictor.weight.detach().clone()
     LevelSetCheckpointer(model).load(str(dst))
     # the shared parts are Mask R-CNN's, the TSDF predictor keeps its own initialisation
-    assert torch.equal(model.roi_heads.mask_head.mask_fcn1.weight, mask_rcnn.roi_heads.mask_head.mask_fcn1.weight)
-    assert torch.equal(model.roi_heads.mask_head.tsdf_predictor.weight, before)
+    assert torch.equal(tsdf_head.mask_fcn1.weight, mask_rcnn.roi_heads.mask_head.mask_fcn1.weight)
+    assert torch.equal(tsdf_head.tsdf_predictor.weight, before)
 
 
 def test_old_levelset_checkpoint_is_renamed_on_load(tmp_path):
@@ -74,19 +87,42 @@ def test_old_levelset_checkpoint_is_renamed_on_load(tmp_path):
     # plain torch loading (strict) renames as well
     model = _model(seed=2)
     model.load_state_dict(_old_levelset_state(trained), strict=True)
-    assert torch.equal(model.roi_heads.mask_head.tsdf_predictor.weight,
-                       trained.roi_heads.mask_head.tsdf_predictor.weight)
+    assert torch.equal(model.roi_heads.mask_head.tsdf_head.tsdf_predictor.weight,
+                       trained.roi_heads.mask_head.tsdf_head.tsdf_predictor.weight)
+
+
+@pytest.mark.parametrize("feature_head", ["FineGrainedChanVeseFeatureHead", "ChanVeseFeatureHead"])
+def test_checkpoint_from_before_levelset_mask_head_loads(tmp_path, caplog, feature_head):
+    """A checkpoint written before the mask branch became one head (roi_heads.hyperparameter_head.*,
+    roi_heads.feature_head.*, the TSDF layers as roi_heads.mask_head.*) loads every parameter, by the checkpointer
+    and by a strict load_state_dict, without a feature-head warning."""
+    opts = ["MODEL.LEVELSET.FEATURE_HEAD.NAME", feature_head]
+    trained = _model(*opts, seed=1)
+    old = _pre_mask_head_state(trained)
+    assert "roi_heads.feature_head.predictor.weight" in old and "roi_heads.mask_head.tsdf_predictor.weight" in old
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": old}, path)
+    model = _model(*opts, seed=2)
+    with caplog.at_level(logging.WARNING):
+        LevelSetCheckpointer(model).load(str(path))
+    assert "feature head" not in caplog.text and "Skip loading" not in caplog.text
+    for (name, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+    model = _model(*opts, seed=2)
+    model.load_state_dict(_pre_mask_head_state(trained), strict=True)
+    assert torch.equal(model.roi_heads.mask_head.feature_head.predictor.weight,
+                       trained.roi_heads.mask_head.feature_head.predictor.weight)
 
 
 def test_old_levelset_checkpoint_into_another_class_count_skips_the_predictor(tmp_path, caplog):
     path = tmp_path / "coco_like.pth"
     torch.save({"model": _old_levelset_state(_model(seed=1))}, path)
     model = _model("MODEL.ROI_HEADS.NUM_CLASSES", "1")
-    before = model.roi_heads.mask_head.tsdf_predictor.weight.detach().clone()
+    before = model.roi_heads.mask_head.tsdf_head.tsdf_predictor.weight.detach().clone()
     with caplog.at_level(logging.WARNING):
         LevelSetCheckpointer(model).load(str(path))
-    assert torch.equal(model.roi_heads.mask_head.tsdf_predictor.weight, before)
-    assert "roi_heads.mask_head.tsdf_predictor.weight" in caplog.text
+    assert torch.equal(model.roi_heads.mask_head.tsdf_head.tsdf_predictor.weight, before)
+    assert "roi_heads.mask_head.tsdf_head.tsdf_predictor.weight" in caplog.text
 
 
 @pytest.mark.parametrize("content", [b"hello, not a checkpoint\n", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8])
@@ -137,7 +173,7 @@ def test_ordinary_checkpoints_keep_loading(tmp_path):
 
 def test_efficientnet_lite_weights_keep_loading():
     """``MODEL.WEIGHTS efficientnet-lite://lite0``: a torch.save file with ``__author__`` and
-    ``matching_heuristics`` (levelset_rcnn/modeling/backbone/pretrained.py)."""
+    ``matching_heuristics`` (levelset_core/backbone/pretrained.py)."""
     from detectron2.utils.file_io import PathManager
     from levelset_rcnn.modeling.backbone import convert_efficientnet_lite_weights, load_imagenet_state_dict
 
@@ -171,7 +207,7 @@ def test_a_checkpoint_of_the_other_feature_head_is_named_on_load(tmp_path, caplo
     path = tmp_path / "paper_head.pth"
     torch.save({"model": _model(*paper, seed=1).state_dict()}, path)
     default = _model()
-    assert type(default.roi_heads.feature_head).__name__ == "FineGrainedChanVeseFeatureHead"
+    assert type(default.roi_heads.mask_head.feature_head).__name__ == "FineGrainedChanVeseFeatureHead"
     with caplog.at_level(logging.WARNING):
         LevelSetCheckpointer(default).load(str(path))
     assert "holds a ChanVeseFeatureHead" in caplog.text and "FEATURE_HEAD.NAME ChanVeseFeatureHead" in caplog.text
@@ -180,5 +216,11 @@ def test_a_checkpoint_of_the_other_feature_head_is_named_on_load(tmp_path, caplo
     with caplog.at_level(logging.WARNING):
         LevelSetCheckpointer(same).load(str(path))
     assert "Chan-Vese feature head" not in caplog.text
-    assert torch.equal(same.roi_heads.feature_head.predictor.weight,
-                       torch.load(path)["model"]["roi_heads.feature_head.predictor.weight"])
+    assert torch.equal(same.roi_heads.mask_head.feature_head.predictor.weight,
+                       torch.load(path)["model"]["roi_heads.mask_head.feature_head.predictor.weight"])
+    # a paper-head checkpoint of the layout before LevelSetMaskHead is named as well
+    torch.save({"model": _pre_mask_head_state(_model(*paper, seed=1))}, path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        LevelSetCheckpointer(_model()).load(str(path))
+    assert "holds a ChanVeseFeatureHead" in caplog.text

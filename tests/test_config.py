@@ -2,7 +2,7 @@
 name the key and the value (instead of e.g. torch's "negative dimension" from the hyperparameter head)."""
 import pytest
 import torch
-from conftest import REPO_ROOT
+from repo_paths import REPO_ROOT
 from model_helpers import SMALL_MODEL_OPTS
 
 import levelset_rcnn  # noqa: F401  (before detectron2.modeling)

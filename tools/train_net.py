@@ -11,26 +11,11 @@
     python tools/train_net.py --config-file CONFIG --num-gpus 2 --dist-backend gloo   # 2 CPU processes
 """
 import levelset_rcnn  # noqa: F401  (first: registers heads, datasets and detectron2._C when missing)
-from levelset_rcnn.engine import Trainer, argument_parser, launch
-from levelset_rcnn.engine.defaults import check_eval_only_weights, default_setup_from_args, load_eval_weights
-
-
-def main(args):
-    cfg = default_setup_from_args(args)
-    if args.eval_only:
-        check_eval_only_weights(cfg, args)  # before building the model: no weights is an error
-        model = load_eval_weights(cfg, Trainer.build_model(cfg), args)
-        results = Trainer.test(cfg, model)
-        if cfg.TEST.AUG.ENABLED:  # multi-scale / flip test-time augmentation, reported as <task>_TTA
-            results.update(Trainer.test_with_TTA(cfg, model))
-        return results
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
-
+from levelset_rcnn.engine import argument_parser, launch
+from levelset_rcnn.engine.defaults import train_net
 
 if __name__ == "__main__":
     args = argument_parser(__doc__).parse_args()
     # detectron2's launch with NCCL on GPUs; gloo CPU workers otherwise (--dist-backend, default auto)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+    launch(train_net, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,), backend=args.dist_backend)

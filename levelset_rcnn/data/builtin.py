@@ -3,16 +3,15 @@
 
 A folder ``<root>/balloon`` or ``<root>/coco_tiny`` is looked for in ``$DETECTRON2_DATASETS`` (default
 ``datasets``, relative to the working directory, as detectron2 does) and then in the project's shared data folder
-(``$LEVELSET_RCNN_SHARED`` or ``<repo>/../shared/datasets``). The first one found is registered with
-:func:`~levelset_rcnn.data.register.register_dataset_folder`, so the configs under ``configs/balloon`` and
+(``$LEVELSET_RCNN_SHARED`` or ``<repo>/../shared/datasets``): :func:`levelset_core.data.roots.dataset_roots`. The
+first one found is registered with :func:`~levelset_rcnn.data.register.register_dataset_folder`, so the configs under ``configs/balloon`` and
 ``configs/coco_tiny`` train with ``tools/train_net.py --config-file ...`` and no ``--dataset-folder``. Nothing is
 downloaded; where neither folder exists the names stay unregistered and detectron2 says so when they are used.
 """
 import logging
-import os
-from pathlib import Path
 
-from ..utils.testing import shared_datasets_dir
+from levelset_core.data.roots import dataset_roots
+
 from .register import register_dataset_folder
 
 __all__ = ["BUILTIN_FOLDERS", "dataset_roots", "register_builtin_folders"]
@@ -21,11 +20,6 @@ logger = logging.getLogger(__name__)
 
 #: dataset prefix -> folder name under a datasets root
 BUILTIN_FOLDERS = {"balloon": "balloon", "coco_tiny": "coco_tiny"}
-
-
-def dataset_roots():
-    """The folders searched, in order: ``$DETECTRON2_DATASETS`` (default ``datasets``), then the shared data."""
-    return [Path(os.environ.get("DETECTRON2_DATASETS", "datasets")), shared_datasets_dir()]
 
 
 def register_builtin_folders():

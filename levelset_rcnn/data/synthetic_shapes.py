@@ -1,19 +1,6 @@
-"""A generated instance-segmentation dataset ("levelset shapes"): no download, fully deterministic.
+"""The built-in generated instance-segmentation dataset of LevelSet R-CNN ("levelset shapes"): files and catalog.
 
-Every image (default 128x128) shows 1-4 textured objects of 4 classes on a textured, noisy background:
-
-* ``ring``: an elliptic disk with an (often off-centre) hole: the mask has an enclosed background component;
-* ``blob``: a smooth star-shaped region with a random Fourier boundary (curved, concave parts);
-* ``pair``: ONE object made of two separate ellipses a few pixels apart (2 connected components);
-* ``wrench``: a disk head with an open jaw plus a thin handle 2-4 px wide (sometimes ending in a knob).
-
-Each class has a typical hue (red, green, blue, yellow) with random variation; objects carry a texture
-(stripes, checker or smooth noise with random period, orientation and phase) and a shading gradient.
-Objects are drawn in random order and later ones occlude earlier ones: an annotation is the VISIBLE part
-of its object, exactly the pixels drawn with that object's texture. A placement that would leave an earlier
-object with less than ``MIN_VISIBLE_FRACTION`` of its area or less than ``MIN_VISIBLE_PIXELS`` pixels is
-rejected (another place is tried); an object that still ends up below these limits is removed from the image
-and from the annotations.
+The images are drawn by :func:`levelset_core.data.shapes.render_shapes_image` (see that module for what they show).
 
 Files: ``<root>/<split>/NNNNNN.png`` and a COCO json ``<root>/annotations/instances_<split>.json`` (category ids
 1..4, ``segmentation`` as compressed RLE with ``counts`` as str, ``bbox`` XYWH tight around the mask,
@@ -21,9 +8,10 @@ Files: ``<root>/<split>/NNNNNN.png`` and a COCO json ``<root>/annotations/instan
 Because the masks have holes, the segmentations are RLE and training needs ``INPUT.MASK_FORMAT = "bitmask"``
 (detectron2's polygon format cannot represent holes).
 
-Generation is deterministic: the same arguments give byte-identical json and PNG files. Every file is written
-atomically (temporary file + ``os.replace``) and a marker file holding the generator version and arguments
-is written last, so an interrupted generation, or one from another generator version, is redone.
+Generation is deterministic: the same arguments give byte-identical json and PNG files. The files are cached
+with :mod:`levelset_core.data.cache` (atomic writes, a marker holding the generator version and arguments written
+last, a lock so that concurrent processes generate once): an interrupted generation, or one from another
+generator version, is redone.
 
 Registration (:func:`register_shapes_dataset`, called when :mod:`levelset_rcnn.data` is imported) is cheap:
 the data are generated on first use, i.e. by ``DatasetCatalog.get(name)`` (which
@@ -33,18 +21,23 @@ the data are generated on first use, i.e. by ``DatasetCatalog.get(name)`` (which
 """
 import contextlib
 import functools
-import io
 import json
 import logging
 import os
 import re
-import uuid
 import zlib
 
 import numpy as np
-from PIL import Image
 from detectron2.data.catalog import Metadata
-from scipy import ndimage
+from levelset_core.data.cache import ensure_generated, generating, is_generated, png_bytes, write_atomic
+from levelset_core.data.shapes import (
+    DEFAULT_IMAGE_SIZE,
+    GENERATOR_VERSION,
+    MIN_OBJECT_EXTENT,
+    SHAPES_CLASS_COLORS,
+    SHAPES_CLASS_NAMES,
+    render_shapes_image,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -62,23 +55,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the generated content changes: cached data of another version are regenerated.
-GENERATOR_VERSION = 1
-SHAPES_CLASS_NAMES = ("ring", "blob", "pair", "wrench")
-#: RGB colours (0-255) matching each class's typical hue, for visualisation (``thing_colors``).
-SHAPES_CLASS_COLORS = ((224, 52, 40), (56, 184, 64), (48, 96, 224), (232, 188, 32))
-_CLASS_HUES = (0.0, 0.333, 0.61, 0.13)
-DEFAULT_IMAGE_SIZE = (128, 128)
 #: split -> number of images and seed of the built-in datasets ``levelset_shapes_<split>``.
 DEFAULT_SHAPES_SPLITS = {
     "train": {"num_images": 600, "seed": 1},
     "val": {"num_images": 100, "seed": 2},
 }
 DEFAULT_PREFIX = "levelset_shapes"
-MIN_VISIBLE_FRACTION = 0.3
-MIN_VISIBLE_PIXELS = 60
-# Bounding-box side limits of one object (pixels, at the default image size).
-_MIN_EXTENT, _MAX_EXTENT = 22, 64
 _ENV_ROOT = "LEVELSET_RCNN_DATA"
 _IMAGE_NAME = re.compile(r"^(\d{6})\.png$")
 
@@ -92,249 +74,6 @@ def default_shapes_root():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Shapes: each sampler returns a boolean mask on a local canvas (cropped tight by the caller).
-# ----------------------------------------------------------------------------------------------------------
-def _local_grid(radius, rng):
-    """Pixel-centre coordinates of a square canvas around a centre with a random sub-pixel offset."""
-    size = int(np.ceil(2 * radius)) + 4
-    cy, cx = size / 2.0 + rng.uniform(-0.5, 0.5, size=2)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    return xx - cx, yy - cy
-
-
-def _rotate(x, y, theta):
-    c, s = np.cos(theta), np.sin(theta)
-    return x * c + y * s, -x * s + y * c
-
-
-def _ellipse_radius(a, b, phi):
-    """Distance from the centre to the boundary of an axis-aligned ellipse (semi-axes a, b) at angle phi."""
-    return a * b / np.sqrt((b * np.cos(phi)) ** 2 + (a * np.sin(phi)) ** 2)
-
-
-def _segment_distance(u, v, x0, x1):
-    """Distance from (u, v) to the segment from (x0, 0) to (x1, 0)."""
-    du = np.clip(u, x0, x1) - u
-    return np.sqrt(du * du + v * v)
-
-
-def _ring(rng):
-    outer = rng.uniform(12.0, 28.0)
-    minor = outer * rng.uniform(0.8, 1.0)
-    x, y = _local_grid(outer, rng)
-    u, v = _rotate(x, y, rng.uniform(0, np.pi))
-    disk = (u / outer) ** 2 + (v / minor) ** 2 <= 1.0
-    hole_r = minor * rng.uniform(0.35, 0.55)
-    # keep the ring at least ~3.5 px wide everywhere so the hole stays enclosed
-    max_offset = max(minor - hole_r - 3.5, 0.0)
-    offset = max_offset * rng.uniform(0.0, 0.75)
-    phi = rng.uniform(0, 2 * np.pi)
-    hole = (u - offset * np.cos(phi)) ** 2 + (v - offset * np.sin(phi)) ** 2 <= hole_r**2
-    return disk & ~hole
-
-
-def _blob(rng):
-    radius = rng.uniform(12.0, 24.0)
-    amplitudes = rng.uniform(0.0, 1.0, size=4) * np.array([0.22, 0.14, 0.09, 0.06])
-    phases = rng.uniform(0, 2 * np.pi, size=4)
-    stretch = rng.uniform(0.8, 1.0)
-    x, y = _local_grid(radius * 1.55, rng)
-    u, v = _rotate(x, y, rng.uniform(0, np.pi))
-    v = v / stretch
-    angle = np.arctan2(v, u)
-    boundary = np.ones_like(angle)
-    for k, (amp, phase) in enumerate(zip(amplitudes, phases), start=2):
-        boundary += amp * np.cos(k * angle + phase)
-    return np.hypot(u, v) <= radius * boundary
-
-
-def _pair(rng):
-    axes = []
-    for _ in range(2):
-        a = rng.uniform(7.0, 13.0)
-        axes.append((a, a * rng.uniform(0.55, 1.0), rng.uniform(0, np.pi)))
-    direction = rng.uniform(0, 2 * np.pi)
-    gap = rng.uniform(3.0, 8.0)
-    r0 = _ellipse_radius(axes[0][0], axes[0][1], direction - axes[0][2])
-    r1 = _ellipse_radius(axes[1][0], axes[1][1], direction - axes[1][2])
-    dist = r0 + r1 + gap
-    x, y = _local_grid(dist / 2 + 17.0, rng)
-    # centres along `direction`: part 0 spans [c0 - r0, c0 + r0], part 1 starts `gap` later; both centred on 0
-    centres = ((r0 - r1 - dist) / 2, (r0 - r1 + dist) / 2)
-    parts = []
-    for (a, b, theta), c in zip(axes, centres):
-        px = x - c * np.cos(direction)
-        py = y - c * np.sin(direction)
-        u, v = _rotate(px, py, theta)
-        parts.append((u / a) ** 2 + (v / b) ** 2 <= 1.0)
-    # the two parts must be separate by at least 2 px everywhere (not just along the centre line)
-    if np.any(ndimage.binary_dilation(parts[0], iterations=2) & parts[1]):
-        return None
-    return parts[0] | parts[1]
-
-
-def _wrench(rng):
-    head = rng.uniform(8.0, 13.0)
-    handle = rng.uniform(16.0, 34.0)
-    half_width = rng.uniform(1.0, 1.8)  # handle 2-4 px wide
-    knob = rng.uniform(3.0, 4.5) if rng.uniform() < 0.5 else 0.0
-    x, y = _local_grid((2 * head + handle + knob) / 2 + 2, rng)
-    u, v = _rotate(x, y, rng.uniform(0, 2 * np.pi))
-    u = u + (handle + knob) / 2  # the tool spans u in [-head, head + handle + knob]: centre it on the canvas
-    disk = u * u + v * v <= head * head
-    slot_width = head * rng.uniform(0.45, 0.7)
-    slot_depth = head * rng.uniform(0.6, 1.0)
-    slot = (np.abs(v) <= slot_width / 2) & (u <= -head + slot_depth)
-    mask = (disk & ~slot) | (_segment_distance(u, v, 0.6 * head, head + handle) <= half_width)
-    if knob > 0:
-        mask |= (u - head - handle) ** 2 + v * v <= knob * knob
-    return mask
-
-
-_SAMPLERS = (_ring, _blob, _pair, _wrench)
-
-
-def _crop(mask):
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return None
-    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-
-
-def _sample_shape(rng, category, max_side):
-    for _ in range(50):
-        mask = _SAMPLERS[category](rng)
-        mask = None if mask is None else _crop(mask)
-        if mask is None:
-            continue
-        side = max(mask.shape)
-        if _MIN_EXTENT <= side <= min(_MAX_EXTENT, max_side) or (side <= max_side and max_side < _MIN_EXTENT):
-            return mask
-    raise RuntimeError(f"Could not sample a '{SHAPES_CLASS_NAMES[category]}' of at most {max_side} px")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Colours and textures
-# ----------------------------------------------------------------------------------------------------------
-def _hsv_to_rgb(h, s, v):
-    h = np.mod(h, 1.0) * 6.0
-    i = np.floor(h).astype(np.int64) % 6
-    f = h - np.floor(h)
-    p = v * (1.0 - s)
-    q = v * (1.0 - s * f)
-    t = v * (1.0 - s * (1.0 - f))
-    r = np.choose(i, [v, q, p, p, t, v])
-    g = np.choose(i, [t, v, v, q, p, p])
-    b = np.choose(i, [p, p, t, v, v, q])
-    return np.stack([r, g, b], axis=-1)
-
-
-def _pattern(rng, xx, yy):
-    """A zero-mean texture in about [-1, 1]: stripes, checker or smooth noise (random kind, scale, phase)."""
-    kind = rng.integers(0, 3)
-    u, v = _rotate(xx, yy, rng.uniform(0, np.pi))
-    if kind == 0:  # stripes
-        return np.sin(2 * np.pi * u / rng.uniform(5.0, 12.0) + rng.uniform(0, 2 * np.pi))
-    if kind == 1:  # checker
-        cell = rng.uniform(3.0, 7.0)
-        phase = rng.uniform(0, 2 * cell, size=2)
-        return np.sign(np.sin(np.pi * (u + phase[0]) / cell) * np.sin(np.pi * (v + phase[1]) / cell))
-    noise = ndimage.gaussian_filter(rng.standard_normal(xx.shape), sigma=rng.uniform(1.0, 2.0))
-    return noise / (np.abs(noise).max() + 1e-6)
-
-
-def _smooth_field(rng, xx, yy, waves=3):
-    """A low-frequency field in about [-1, 1] (sum of random cosines)."""
-    field = np.zeros_like(xx)
-    for _ in range(waves):
-        period = rng.uniform(40.0, 160.0)
-        angle = rng.uniform(0, 2 * np.pi)
-        field += np.cos(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period + rng.uniform(0, 2 * np.pi))
-    return field / waves
-
-
-def _background(rng, xx, yy):
-    hue = np.full_like(xx, rng.uniform())
-    sat = np.clip(rng.uniform(0.0, 0.15) + 0.05 * _smooth_field(rng, xx, yy), 0.0, 0.2)
-    val = rng.uniform(0.3, 0.65) + 0.12 * _smooth_field(rng, xx, yy) + rng.uniform(0.02, 0.06) * _pattern(rng, xx, yy)
-    return _hsv_to_rgb(hue, sat, np.clip(val, 0.0, 1.0))
-
-
-def _object_texture(rng, category, xx, yy, image_size):
-    """Texture of one object on the pixel coordinates ``xx``, ``yy`` (its bounding-box window)."""
-    hue = _CLASS_HUES[category] + rng.normal(0.0, 0.02)
-    sat = rng.uniform(0.55, 0.9)
-    val = rng.uniform(0.55, 0.9)
-    pattern = _pattern(rng, xx, yy)
-    shade_angle = rng.uniform(0, 2 * np.pi)
-    shading = rng.uniform(0.0, 0.12) * (xx * np.cos(shade_angle) + yy * np.sin(shade_angle)) / max(image_size)
-    v = np.clip(val + rng.uniform(0.08, 0.18) * pattern + shading, 0.0, 1.0)
-    s = np.clip(sat + rng.uniform(0.0, 0.08) * pattern, 0.0, 1.0)
-    return _hsv_to_rgb(np.full_like(xx, hue), s, v)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# One image
-# ----------------------------------------------------------------------------------------------------------
-def render_shapes_image(rng, image_size=DEFAULT_IMAGE_SIZE, min_objects=1, max_objects=4):
-    """Draw one image.
-
-    Args:
-        rng (numpy.random.Generator): the only source of randomness.
-        image_size (tuple[int, int]): (H, W).
-
-    Returns:
-        image (np.ndarray): HxWx3 uint8 RGB.
-        instances (list[dict]): in drawing order, each with ``category_id`` (0-based index into
-            :data:`SHAPES_CLASS_NAMES`), ``mask`` (HxW bool, the visible pixels, exactly those drawn with the
-            object's texture) and ``full_mask`` (HxW bool, the whole object before occlusion).
-    """
-    height, width = (int(s) for s in image_size)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    image = _background(rng, xx, yy)
-    background = image.copy()
-    label = np.zeros((height, width), dtype=np.int32)  # index+1 of the top-most object, 0 = background
-    objects = []
-    max_side = min(height, width) - 2
-    for _ in range(int(rng.integers(min_objects, max_objects + 1))):
-        category = int(rng.integers(0, len(SHAPES_CLASS_NAMES)))
-        shape = _sample_shape(rng, category, max_side)
-        h, w = shape.shape
-        for _attempt in range(20):
-            y0 = int(rng.integers(1, height - h)) if height - h > 1 else 0
-            x0 = int(rng.integers(1, width - w)) if width - w > 1 else 0
-            full = np.zeros((height, width), dtype=bool)
-            full[y0 : y0 + h, x0 : x0 + w] = shape
-            # earlier objects must stay visible enough under the new one
-            remaining = [np.count_nonzero((label == j + 1) & ~full) for j in range(len(objects))]
-            if all(_enough_visible(r, obj["area"]) for r, obj in zip(remaining, objects)):
-                break
-        else:
-            continue  # no place found: skip this object
-        window = (slice(y0, y0 + h), slice(x0, x0 + w))
-        texture = _object_texture(rng, category, xx[window], yy[window], (height, width))
-        objects.append({"category_id": category, "full_mask": full, "area": int(full.sum())})
-        label[full] = len(objects)
-        image[window][shape] = texture[shape]
-
-    instances = []
-    for j, obj in enumerate(objects):
-        visible = label == j + 1
-        if not _enough_visible(int(visible.sum()), obj["area"]):
-            image[visible] = background[visible]  # remove the remains of a too occluded object
-            continue
-        instances.append({"category_id": obj["category_id"], "mask": visible, "full_mask": obj["full_mask"]})
-
-    noise = rng.normal(0.0, rng.uniform(2.0, 6.0) / 255.0, size=image.shape)
-    image = np.clip(np.round((image + noise) * 255.0), 0, 255).astype(np.uint8)
-    return image, instances
-
-
-def _enough_visible(visible, full):
-    return visible >= MIN_VISIBLE_PIXELS and visible >= MIN_VISIBLE_FRACTION * full
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Dataset files
 # ----------------------------------------------------------------------------------------------------------
 def _paths(root, split):
@@ -345,31 +84,13 @@ def _paths(root, split):
     return json_file, image_root, marker
 
 
-def _write_atomic(path, data):
-    directory, name = os.path.split(path)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:  # unlike mkstemp, mode 0o666 minus the umask: the same permissions as a plain open()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover
-        raise FileExistsError(f"Could not create a temporary file next to {path}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+def _lock_file(root, split):
+    return os.path.join(os.fspath(root), "annotations", f".instances_{split}.lock")
 
 
-def _png_bytes(image):
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+def _expected_files(root, split, num_images):
+    json_file, image_root, _ = _paths(root, split)
+    return [json_file] + [os.path.join(image_root, f"{i:06d}.png") for i in range(int(num_images))]
 
 
 def _params(split, num_images, image_size, seed, max_objects):
@@ -410,18 +131,29 @@ def generate_shapes_dataset(root, split, num_images, image_size=DEFAULT_IMAGE_SI
     """Generate ``num_images`` images into ``root/<split>/`` and their COCO json.
 
     Deterministic: the same arguments give byte-identical files (every image has its own generator seeded by
-    ``(seed, split, index)``). Returns ``(json_file, image_root)``.
+    ``(seed, split, index)``). Always generates (:func:`ensure_shapes_dataset` generates only when needed, under
+    a lock). Returns ``(json_file, image_root)``.
     """
+    params = _checked_params(split, num_images, image_size, seed, max_objects)
+    json_file, image_root, marker = _paths(root, split)
+    with generating(marker, params):
+        _write_files(root, split, params)
+    return json_file, image_root
+
+
+def _checked_params(split, num_images, image_size, seed, max_objects):
     if int(num_images) < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
-    if len(image_size) != 2 or min(image_size) < 2 * _MIN_EXTENT:
-        raise ValueError(f"image_size must be (H, W) with both sides >= {2 * _MIN_EXTENT}, got {image_size}")
-    json_file, image_root, marker = _paths(root, split)
+    if len(image_size) != 2 or min(image_size) < 2 * MIN_OBJECT_EXTENT:
+        raise ValueError(f"image_size must be (H, W) with both sides >= {2 * MIN_OBJECT_EXTENT}, got {image_size}")
+    return _params(split, num_images, image_size, seed, max_objects)
+
+
+def _write_files(root, split, params):
+    """The images and the COCO json of one split (the marker is the caller's, see :mod:`levelset_core.data.cache`)."""
+    json_file, image_root, _ = _paths(root, split)
     os.makedirs(image_root, exist_ok=True)
     os.makedirs(os.path.dirname(json_file), exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(marker)  # an interrupted run must not look complete
-    params = _params(split, num_images, image_size, seed, max_objects)
     height, width = params["image_size"]
 
     images, annotations = [], []
@@ -429,7 +161,7 @@ def generate_shapes_dataset(root, split, num_images, image_size=DEFAULT_IMAGE_SI
         rng = _image_rng(params["seed"], split, index)
         image, instances = render_shapes_image(rng, (height, width), max_objects=params["max_objects"])
         file_name = f"{index:06d}.png"
-        _write_atomic(os.path.join(image_root, file_name), _png_bytes(image))
+        write_atomic(os.path.join(image_root, file_name), png_bytes(image, compress_level=1))
         image_id = index + 1
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         for inst in instances:
@@ -451,46 +183,20 @@ def generate_shapes_dataset(root, split, num_images, image_size=DEFAULT_IMAGE_SI
         "images": images,
         "annotations": annotations,
     }
-    _write_atomic(json_file, json.dumps(coco, separators=(",", ":")).encode("utf-8"))
+    write_atomic(json_file, json.dumps(coco, separators=(",", ":")).encode("utf-8"))
     # images of an earlier, larger generation of this split are stale
     for name in os.listdir(image_root):
         match = _IMAGE_NAME.match(name)
         if match and int(match.group(1)) >= params["num_images"]:
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(image_root, name))
-    _write_atomic(marker, json.dumps(params, sort_keys=True).encode("utf-8"))
-    return json_file, image_root
 
 
 def is_shapes_dataset_complete(root, split, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, max_objects=4):
     """True when ``root`` holds a complete generation of this split with exactly these arguments."""
-    json_file, image_root, marker = _paths(root, split)
-    try:
-        with open(marker, "r", encoding="utf-8") as f:
-            stored = json.load(f)
-    except (OSError, ValueError):
-        return False
-    if stored != _params(split, num_images, image_size, seed, max_objects) or not os.path.isfile(json_file):
-        return False
-    return all(os.path.isfile(os.path.join(image_root, f"{i:06d}.png")) for i in range(int(num_images)))
-
-
-@contextlib.contextmanager
-def _generation_lock(root, split):
-    """Serialise generations of one split across processes where ``fcntl`` exists (a no-op elsewhere)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover (Windows)
-        yield
-        return
-    lock_dir = os.path.join(os.fspath(root), "annotations")
-    os.makedirs(lock_dir, exist_ok=True)
-    with open(os.path.join(lock_dir, f".instances_{split}.lock"), "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    _, _, marker = _paths(root, split)
+    return is_generated(marker, _params(split, num_images, image_size, seed, max_objects),
+                        _expected_files(root, split, num_images))
 
 
 def _split_params(split, num_images=None, seed=None):
@@ -515,16 +221,18 @@ def ensure_shapes_dataset(split, root=None, num_images=None, image_size=None, se
     root = default_shapes_root() if root is None else os.path.abspath(os.fspath(root))
     image_size = tuple(DEFAULT_IMAGE_SIZE if image_size is None else image_size)
     num_images, seed = _split_params(split, num_images, seed)
-    args = (root, split, num_images, image_size, seed, max_objects)
-    if not is_shapes_dataset_complete(*args):
-        with _generation_lock(root, split):
-            if not is_shapes_dataset_complete(*args):  # another process may have finished meanwhile
-                logger.info(
-                    "Generating the shapes dataset split '%s' (%d images of %dx%d) in %s ...",
-                    split, num_images, image_size[0], image_size[1], root,
-                )
-                generate_shapes_dataset(root, split, num_images, image_size, seed, max_objects)
-    json_file, image_root, _ = _paths(root, split)
+    params = _checked_params(split, num_images, image_size, seed, max_objects)
+    json_file, image_root, marker = _paths(root, split)
+
+    def generate():
+        logger.info(
+            "Generating the shapes dataset split '%s' (%d images of %dx%d) in %s ...",
+            split, num_images, image_size[0], image_size[1], root,
+        )
+        _write_files(root, split, params)
+
+    ensure_generated(marker, params, generate, lock_file=_lock_file(root, split),
+                     files=_expected_files(root, split, num_images))
     return json_file, image_root
 
 

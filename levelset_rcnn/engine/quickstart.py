@@ -6,6 +6,7 @@ import time
 
 from detectron2.data import DatasetCatalog
 from detectron2.engine import hooks
+from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 
 from .defaults import Trainer, setup_cfg
@@ -45,6 +46,9 @@ def run_quickstart(config_file=None, output_dir="output/quickstart", opts=(), nu
         DatasetCatalog.get(name)  # generates the built-in data on first use
     data_time = time.perf_counter() - start
 
+    # SEED (42 in the quickstart config) as tools/train_net.py's default_setup uses it: the same seed gives the same
+    # model, data order and numbers (before, the quickstart did not seed and its numbers varied from run to run)
+    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED)
     trainer = Trainer(cfg)
     # Evaluate once, below, and time it on its own (DefaultTrainer would also evaluate after the last step).
     trainer._hooks = [h for h in trainer._hooks if not isinstance(h, hooks.EvalHook)]

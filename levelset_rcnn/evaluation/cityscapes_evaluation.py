@@ -13,12 +13,8 @@ runs ``cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling`` on them)
   (``AP-person``, ...), NaN classes (no ground truth) are left out;
 * cityscapesscripts' ``matches.json`` goes to the temporary folder, not the current one;
 * the temporary folder is removed even when the evaluation fails;
-* cityscapesscripts 2.3.0 (the newest) fails on the numpy 2.4 that official detectron2 main installs, twice: it
-  calls ``np.in1d`` (removed in numpy 2.4), and it writes ``matches.json`` with ``json.dumps(default=lambda o:
-  o.__dict__)``, which fails on the numpy integer scalars its counts now are. During the evaluation (only), its
-  module sees a numpy that still has ``in1d`` (:class:`_NumpyWithIn1d`: ``np.isin`` of the flattened array,
-  exactly ``in1d``'s result) and a ``writeDict2JSON`` that writes numpy scalars / arrays as numbers / lists
-  (:func:`_write_dict_to_json`); numpy and cityscapesscripts are left as they were afterwards.
+* cityscapesscripts runs inside :func:`levelset_core.compat.cityscapes.cityscapesscripts_numpy2_fixes` (it
+  fails on the numpy 2.4 of official detectron2 main otherwise).
 
 Results: ``{"segm": {"AP": ..., "AP50": ..., "AP-<class>": ...}}`` in percent, as in detectron2. It needs
 no compiled ops (pure Python + numpy). It works in one process (as detectron2's, not multi-machine).
@@ -30,13 +26,10 @@ import logging
 import os
 from collections import OrderedDict
 
-import numpy as np
-
-from .._compat import has_compiled_ops  # noqa: F401  (registers detectron2._C before detectron2.evaluation)
-
 from detectron2.evaluation import CityscapesInstanceEvaluator as _D2CityscapesInstanceEvaluator
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
+from levelset_core.compat.cityscapes import cityscapesscripts_numpy2_fixes
 
 __all__ = ["CityscapesInstanceEvaluator"]
 
@@ -122,7 +115,7 @@ class CityscapesInstanceEvaluator(_D2CityscapesInstanceEvaluator):
             try:
                 # cityscapesscripts writes "matches.json" into the current folder: keep it in the temp folder
                 os.chdir(self._temp_dir)
-                with contextlib.redirect_stdout(out), _cityscapesscripts_numpy2_compat(cs_eval):
+                with contextlib.redirect_stdout(out), cityscapesscripts_numpy2_fixes(cs_eval):
                     pred_list = [cs_eval.getPrediction(g, args) for g in gt_list]
                     results = cs_eval.evaluateImgLists(pred_list, gt_list, args)
             finally:
@@ -145,49 +138,3 @@ def _frame_key(path):
     if len(parts) < 3:
         raise ValueError(f"not a Cityscapes file name (<city>_<seq>_<frame>_...): {path}")
     return "_".join(parts[:3])
-
-
-class _NumpyWithIn1d:
-    """numpy as seen by cityscapesscripts' evaluation modules on numpy >= 2.4: every attribute is numpy's, plus
-    ``in1d`` (removed in numpy 2.4), defined as numpy < 2.4 defined it: ``isin`` of the flattened first array."""
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-    @staticmethod
-    def in1d(ar1, ar2, assume_unique=False, invert=False):
-        return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
-
-
-def _json_default(o):
-    """``json.dumps`` default of cityscapesscripts' ``writeDict2JSON`` (``o.__dict__``), numpy values included."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return o.__dict__
-
-
-def _write_dict_to_json(dict_name, file_name):
-    """cityscapesscripts' ``helpers.csHelpers.writeDict2JSON`` that also writes numpy scalars and arrays."""
-    import json
-
-    with open(file_name, "w") as f:
-        f.write(json.dumps(dict_name, default=_json_default, sort_keys=True, indent=4))
-
-
-@contextlib.contextmanager
-def _cityscapesscripts_numpy2_compat(module):
-    """Within the block, cityscapesscripts' evaluation ``module`` runs on numpy 2.4 (see the module docstring):
-    ``module.np`` has ``in1d`` (only when numpy lacks it) and ``module.writeDict2JSON`` handles numpy values.
-    Both are restored afterwards."""
-    saved = {name: getattr(module, name) for name in ("np", "writeDict2JSON") if hasattr(module, name)}
-    if not hasattr(np, "in1d") and saved.get("np") is np:
-        module.np = _NumpyWithIn1d()
-    if "writeDict2JSON" in saved:
-        module.writeDict2JSON = _write_dict_to_json
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(module, name, value)

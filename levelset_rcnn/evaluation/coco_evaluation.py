@@ -4,7 +4,8 @@
 additions:
 
 * it never needs detectron2's compiled ops: the C++ COCO evaluator (``COCOeval_opt``) is used only
-  when :func:`levelset_rcnn.has_compiled_ops` is true, pycocotools' ``COCOeval`` otherwise;
+  when detectron2's compiled ops exist, pycocotools' ``COCOeval`` otherwise
+  (:func:`levelset_core.compat.evaluation.coco_eval_fast_impl`);
 * when the model outputs ``pred_masks_initial`` (N x 1 x M x M probabilities in the RoI frame), those
   masks are pasted into the image like the final masks and evaluated as instance segmentation, reported
   under the task key ``"segm_initial"`` (same metric names as ``"segm"``). This gives the
@@ -17,16 +18,13 @@ import logging
 import os
 from collections import OrderedDict
 
-# Importing this module imports the levelset_rcnn package first, which registers the stand-in for
-# detectron2._C that detectron2.evaluation needs when the compiled ops are missing.
-from .._compat import has_compiled_ops
-
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import CityscapesInstanceEvaluator, COCOEvaluator
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.layers import paste_masks_in_image
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.file_io import PathManager
+from levelset_core.compat.evaluation import coco_eval_fast_impl
 
 from .lvis_evaluation import LevelSetLVISEvaluator
 
@@ -67,15 +65,7 @@ class LevelSetCOCOEvaluator(COCOEvaluator):
         initial_mask_threshold=0.5,
         **kwargs,
     ):
-        compiled = has_compiled_ops()
-        if use_fast_impl is None:
-            use_fast_impl = compiled
-        elif use_fast_impl and not compiled:
-            logger.warning(
-                "use_fast_impl=True needs detectron2's compiled ops, which are missing: "
-                "evaluating with pycocotools' COCOeval instead."
-            )
-            use_fast_impl = False
+        use_fast_impl = coco_eval_fast_impl(use_fast_impl)
         _ensure_thing_metadata(dataset_name)
         super().__init__(
             dataset_name, tasks, distributed, output_dir, use_fast_impl=use_fast_impl, **kwargs

@@ -13,8 +13,6 @@ import json
 import logging
 import os
 
-from .._compat import has_compiled_ops  # noqa: F401  (registers detectron2._C before detectron2.evaluation)
-
 import detectron2.utils.comm as comm
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator

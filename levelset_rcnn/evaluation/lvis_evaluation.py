@@ -26,16 +26,14 @@ import logging
 import os
 from collections import OrderedDict, defaultdict
 
-import numpy as np
 import torch
-
-from .._compat import has_compiled_ops  # noqa: F401  (registers detectron2._C before detectron2.evaluation)
 
 from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import LVISEvaluator
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
+from levelset_core.compat.evaluation import lvis_package_works
 
 from .boundary_ap import faster_coco_eval_ap
 from .instance_predictions import load_coco_ground_truth, to_dataset_category_ids
@@ -48,21 +46,6 @@ LVIS_BACKENDS = ("lvis", "faster_coco_eval")
 LVIS_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 
 logger = logging.getLogger(__name__)
-
-
-def lvis_package_works():
-    """Whether the ``lvis`` package can evaluate here: it is installed and numpy still has ``np.float`` (< 1.24).
-
-    Returns:
-        tuple(bool, str): the answer and, when False, why (for error messages and skip reasons).
-    """
-    import importlib.util
-
-    if importlib.util.find_spec("lvis") is None:
-        return False, "the 'lvis' package is not installed"
-    if np.lib.NumpyVersion(np.__version__) >= "1.24.0":
-        return False, f"lvis 0.5.3 uses np.float, which numpy {np.__version__} no longer has (removed in 1.24)"
-    return True, ""
 
 
 def limit_detections_per_image(results, max_dets):

@@ -5,12 +5,15 @@ little can leave it unchanged. :func:`refinement_mask_ious` compares, for every 
 ground-truth instance, the IoU of the initial mask (φ0 > 0) and of the final one (φN > 0) with that instance, both
 in the detection's RoI frame at the Chan-Vese resolution S (the frame φ lives in; no pasting). The difference is
 paired: the same detection, box and ground truth, only the Chan-Vese steps differ.
+
+:func:`inspect_refinement` (``tools/inspect_refinement.py``) runs a trained model on a few images and reports, next
+to these IoUs, the size of the Chan-Vese features F, the learned hyperparameters and how far the steps move φ.
 """
 import numpy as np
 import torch
 from detectron2.structures import BitMasks, Boxes, BoxMode, PolygonMasks, pairwise_iou
 
-__all__ = ["match_detections", "refinement_mask_ious", "summarize_refinement_ious"]
+__all__ = ["match_detections", "refinement_mask_ious", "summarize_refinement_ious", "inspect_refinement"]
 
 
 def match_detections(pred_boxes, pred_classes, scores, gt_boxes, gt_classes, score_thresh=0.5, iou_thresh=0.5):
@@ -107,4 +110,73 @@ def summarize_refinement_ious(ious):
         "mask_iou_gain_std": diff.std().item() if m > 1 else 0.0,
         "improved": int((diff > 1e-4).sum()),
         "worse": int((diff < -1e-4).sum()),
+    }
+
+
+def inspect_refinement(cfg, dataset=None, num_images=1):
+    """What the Chan-Vese refinement of the model of ``cfg`` (``MODEL.WEIGHTS`` loaded) does on the first
+    ``num_images`` images of ``dataset`` (default ``cfg.DATASETS.TEST[0]``) that have detections.
+
+    Returns a dict over all their detections: ``feature_abs_mean`` and ``feature_channel_std`` (mean |F| and mean
+    per-channel spatial std of the feature head's output), the mean learned hyperparameters ``lambda1``,
+    ``lambda2``, ``mu``, ``eps`` and ``dt`` (N values each), ``max_phi_change`` / ``mean_phi_change`` (|φN − φ0|
+    over the RoI pixels, TSDF units), ``flipped_pixel_fraction`` (pixels whose sign of φ differs between φ0 and
+    φN), ``images``, ``detections`` and :func:`summarize_refinement_ious` of the paired mask IoUs.
+    """
+    from detectron2.data import DatasetCatalog, build_detection_test_loader
+    from detectron2.modeling import build_model
+
+    from ..checkpoint import LevelSetCheckpointer
+    from ..modeling.chan_vese import split_hyperparameters
+
+    model = build_model(cfg)
+    LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model.eval()
+    heads = model.roi_heads
+    head = getattr(heads, "mask_head", None)
+    if getattr(head, "refinement", None) is None:
+        raise ValueError("the model has no Chan-Vese refinement (MODEL.ROI_MASK_HEAD.NAME must be LevelSetMaskHead "
+                         "with MODEL.LEVELSET.CHAN_VESE_ON True)")
+    dataset = dataset or cfg.DATASETS.TEST[0]
+    dicts = {d["image_id"]: d for d in DatasetCatalog.get(dataset)}
+    features, hparams, changes, flips, ious = [], [], [], [], []
+    hook = head.feature_head.register_forward_hook(lambda m, i, o: features.append(o.detach().float()))
+    previous = heads.inference_levelsets
+    heads.inference_levelsets = True
+    used = 0
+    try:
+        with torch.no_grad():
+            for batch in build_detection_test_loader(cfg, dataset):
+                seen = len(features)
+                instances = model(batch)[0]["instances"]
+                if len(instances) == 0:
+                    del features[seen:]  # an image without detections contributes nothing
+                    continue
+                hparams.append(instances.pred_levelset_hparams.float())
+                levelsets = instances.pred_levelsets
+                changes.append((levelsets[:, -1] - levelsets[:, 0]).abs().flatten(1))
+                flips.append(((levelsets[:, -1] > 0) != (levelsets[:, 0] > 0)).flatten(1).float())
+                ious.append(refinement_mask_ious(instances, dicts[batch[0]["image_id"]]))
+                used += 1
+                if used >= num_images:
+                    break
+    finally:
+        hook.remove()
+        heads.inference_levelsets = previous
+    if used == 0:
+        raise RuntimeError(f"no image of {dataset!r} has detections: nothing to inspect")
+    feats = torch.cat(features)
+    hp = {k: v.mean(0) for k, v in split_hyperparameters(torch.cat(hparams), head.num_iterations).items()}
+    change = torch.cat(changes)
+    return {
+        "images": used,
+        "detections": int(change.shape[0]),
+        "feature_abs_mean": feats.abs().mean().item(),
+        "feature_channel_std": feats.flatten(2).std(dim=2).mean().item(),
+        "lambda1": hp["lambda1"].item(), "lambda2": hp["lambda2"].item(), "mu": hp["mu"].item(),
+        "eps": hp["eps"].tolist(), "dt": hp["dt"].tolist(),
+        "max_phi_change": change.max().item(),
+        "mean_phi_change": change.mean().item(),
+        "flipped_pixel_fraction": torch.cat(flips).mean().item(),
+        **summarize_refinement_ious(torch.cat(ious)),
     }

@@ -1,16 +1,4 @@
-from .level_set import (
-    at_least_float32,
-    chan_vese_data_term,
-    chan_vese_energy,
-    curvature,
-    dirac,
-    feature_squared_norm,
-    float32,
-    gradient_magnitude,
-    heaviside,
-    region_means,
-    sobel_gradients,
-    squared_distances_to_means,
-)
-
-__all__ = [k for k in globals().keys() if not k.startswith("_")]
+"""Layers of LevelSet R-CNN: the level-set math of :mod:`levelset_core.layers.level_set` (shared with the
+semantic-segmentation project), re-exported."""
+from levelset_core.layers import *  # noqa: F401,F403
+from levelset_core.layers import __all__  # noqa: F401

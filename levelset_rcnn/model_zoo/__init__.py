@@ -1,11 +1,11 @@
-"""Model zoo: configs and checkpoints of LevelSet R-CNN by name (see MODEL_ZOO.md)."""
+"""Model zoo: configs and checkpoints of LevelSet R-CNN by name (see MODEL_ZOO.md).
+
+Modules: :mod:`.model_zoo` (the API: configs, checkpoints, models by name), :mod:`.table` (the table, read from
+``model_zoo.json``, and MODEL_ZOO.md's generated table), :mod:`.checkpoints` (cache, sha256, download),
+:mod:`.release` (the release folder format) and :mod:`.publish` (a training output folder -> a release folder).
+"""
+from .checkpoints import CheckpointNotAvailableError, ChecksumMismatchError, cache_dir, sha256sum  # noqa: F401
 from .model_zoo import (  # noqa: F401
-    MODEL_ZOO,
-    RELEASE_ENTRY_FILE,
-    CheckpointNotAvailableError,
-    ChecksumMismatchError,
-    ModelZooEntry,
-    cache_dir,
     configs_root,
     entry_of,
     get,
@@ -13,7 +13,7 @@ from .model_zoo import (  # noqa: F401
     get_checkpoint_url,
     get_config,
     get_config_file,
-    list_models,
-    register_model,
-    sha256sum,
+    load_config,
 )
+from .release import RELEASE_ENTRY_FILE  # noqa: F401
+from .table import MODEL_ZOO, ModelZooEntry, list_models, register_model  # noqa: F401

@@ -8,7 +8,8 @@ from .hyperparameter_head import (
     InstanceHyperparameterHead,
     build_hyperparameter_head,
 )
-from .losses import tsdf_loss
+from .levelset_mask_head import LevelSetMaskHead, levelset_mask_inference, levelset_mask_losses
+from .losses import gather_gt_masks, tsdf_loss
 from .mask_heads import HighResMaskRCNNConvUpsampleHead, MaskRCNNLevelSetLossHead
 from .meta_arch import LevelSetRCNN
 from .roi_heads import LevelSetROIHeads

@@ -27,8 +27,9 @@ CHAN_VESE_FEATURE_HEAD_REGISTRY.__doc__ = """
 Registry for heads that map pooled RoI features ``(R, C_in, s, s)`` to Chan-Vese features
 ``(R, C, S, S)``, S = ``MODEL.LEVELSET.RESOLUTION``. Selected by ``MODEL.LEVELSET.FEATURE_HEAD.NAME``.
 A head whose class has ``uses_image_features = True`` is built with ``feature_shapes`` (the backbone's output
-shapes) and called as ``head(x, features, boxes)`` with the image-level features (plus ``"image"``, the normalised
-input batch) and the RoI boxes.
+shapes), lists the feature-dict entries it reads as ``required_features`` (e.g. ``["p2", "image"]``; ``"image"`` is the
+normalised input batch) and is called as ``head(x, features, boxes)`` with the image-level features and the RoI
+boxes.
 """
 
 
@@ -202,6 +203,11 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             "detach_inputs": head.DETACH_INPUTS,
         }
 
+    @property
+    def required_features(self):
+        """The image-level inputs it reads: its FPN level and, with ``USE_IMAGE``, ``"image"``."""
+        return [self.in_feature] + (["image"] if self.use_image else [])
+
     def forward(self, x, features, boxes):
         fine = features[self.in_feature]
         if self.detach_inputs:  # the head trains its own layers; the shared backbone / FPN get no gradient from it
@@ -209,8 +215,8 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         parts = [self.fine_pooler([self.reduce(fine)], boxes)]
         if self.use_image:
             if "image" not in features:
-                raise ValueError("FineGrainedChanVeseFeatureHead with USE_IMAGE needs the input images: call "
-                                 "LevelSetROIHeads.forward(images, ...), not forward_with_given_boxes")
+                raise ValueError("FineGrainedChanVeseFeatureHead with USE_IMAGE needs the input images as "
+                                 "features['image'] (LevelSetROIHeads.forward and LevelSetRCNN.inference add it)")
             parts.append(self.image_pooler([features["image"].to(parts[0].dtype)], boxes))
         if self.coarse is not None:
             coarse = self.coarse(x)

@@ -1,10 +1,11 @@
-"""The TSDF loss of LevelSet R-CNN (section 4.2)."""
+"""The TSDF loss of LevelSet R-CNN (section 4.2) and its targets for a batch of RoIs."""
 import torch
 import torch.nn.functional as F
 
 from ..layers.level_set import at_least_float32, float32, heaviside
+from .tsdf import tsdf_targets
 
-__all__ = ["tsdf_loss"]
+__all__ = ["tsdf_loss", "roi_tsdf_loss", "gather_gt_masks"]
 
 
 def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
@@ -40,3 +41,38 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
         prob = heaviside(phi, heaviside_eps).clamp(1e-6, 1.0 - 1e-6)
         bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
     return l1 + bce
+
+
+def gather_gt_masks(instances, side, truncation=None):
+    """Targets at ``side`` for the foreground proposals of a batch.
+
+    Returns ``(tsdf, mask)``, each ``(R, S, S)``: the TSDF targets of :func:`tsdf_targets` and the binary
+    mask crops. With ``truncation=None`` only the mask crops are computed and ``tsdf`` is None.
+    """
+    tsdfs, masks = [], []
+    for inst in instances:
+        if len(inst) == 0:
+            continue
+        if not inst.has("gt_masks"):
+            raise ValueError("training this mask head needs 'gt_masks' in the instances (MODEL.MASK_ON data)")
+        boxes = inst.proposal_boxes.tensor
+        if truncation is None:
+            masks.append(inst.gt_masks.crop_and_resize(boxes, side).to(device=boxes.device, dtype=torch.float32))
+        else:
+            t, m = tsdf_targets(inst.gt_masks, boxes, side, truncation)
+            tsdfs.append(t)
+            masks.append(m)
+    if not masks:
+        device = instances[0].proposal_boxes.device if instances else torch.device("cpu")
+        masks = [torch.zeros((0, side, side), device=device)]
+        tsdfs = None if truncation is None else [masks[0].clone()]
+    return (torch.cat(tsdfs) if tsdfs else None), torch.cat(masks)
+
+
+def roi_tsdf_loss(phi, instances, truncation_ratio, heaviside_eps=0.1, saturate=False):
+    """ℓ_TSDF (:func:`tsdf_loss`) of class-selected RoI level sets ``phi`` ``(R, 1, S, S)`` against their targets at
+    the same side S: the ground-truth masks of ``instances`` (the foreground proposals, with ``gt_masks``) cropped
+    to the proposal boxes, as TSDFs truncated at ``truncation_ratio · S`` pixels (:func:`gather_gt_masks`)."""
+    side = phi.shape[-1]
+    phi_gt, mask_gt = gather_gt_masks(instances, side, truncation_ratio * side)
+    return tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps, saturate=saturate)

@@ -13,7 +13,8 @@ from fvcore.nn import weight_init
 from torch import nn
 
 from ..layers.level_set import chan_vese_energy
-from .tsdf_head import gather_gt_masks, select_class_channel
+from .losses import gather_gt_masks
+from .tsdf_head import select_class_channel
 
 __all__ = ["HighResMaskRCNNConvUpsampleHead", "MaskRCNNLevelSetLossHead"]
 

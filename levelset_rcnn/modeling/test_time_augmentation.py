@@ -24,6 +24,7 @@ from detectron2.modeling import GeneralizedRCNNWithTTA
 from detectron2.modeling.postprocessing import detector_postprocess
 
 from ..layers.level_set import heaviside
+from .levelset_mask_head import LevelSetMaskHead
 from .meta_arch import LevelSetRCNN
 
 __all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "LEVELSET_AVERAGES"]
@@ -32,7 +33,7 @@ LEVELSET_AVERAGES = ("mask", "phi")
 
 
 def _is_levelset_model(model):
-    return hasattr(getattr(model, "roi_heads", None), "levelset_forward")
+    return isinstance(getattr(getattr(model, "roi_heads", None), "mask_head", None), LevelSetMaskHead)
 
 
 class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
@@ -45,17 +46,18 @@ class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
         if average not in LEVELSET_AVERAGES:
             raise ValueError(f"TEST.AUG.LEVELSET_AVERAGE = {average!r}; expected one of {LEVELSET_AVERAGES}")
         if not _is_levelset_model(self.model):
-            raise ValueError("LevelSetRCNNWithTTA needs a model whose ROI heads are LevelSetROIHeads; use "
+            raise ValueError("LevelSetRCNNWithTTA needs a model whose mask head is LevelSetMaskHead; use "
                              "build_tta_model(cfg, model) to get detectron2's TTA for other models")
-        if self.model.roi_heads._feature_head_uses_image_features and not isinstance(self.model, LevelSetRCNN):
-            raise ValueError(f"{type(self.model.roi_heads.feature_head).__name__} reads the images: TTA's mask step "
+        heads = self.model.roi_heads
+        if getattr(heads, "needs_images", False) and not isinstance(self.model, LevelSetRCNN):
+            raise ValueError(f"{type(heads.mask_head.feature_head).__name__} reads the images: TTA's mask step "
                              "(inference on the merged boxes) needs MODEL.META_ARCHITECTURE 'LevelSetRCNN', got "
                              f"{type(self.model).__name__}")
         self.average = average
 
     def _combine_views(self, outputs, tfms, merged):
         """Average the views' RoI-frame predictions into ``merged`` (flipped views flipped back)."""
-        heads = self.model.roi_heads
+        eps = self.model.roi_heads.mask_head.inference_heaviside_eps
         flipped = [any(isinstance(t, HFlipTransform) for t in tfm.transforms) for tfm in tfms]
 
         def mean_over_views(field):
@@ -64,9 +66,9 @@ class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
 
         if self.average == "phi":
             levelsets = mean_over_views("pred_levelsets")  # (R, N + 1, S, S): φ0 … φN
-            merged.pred_masks = heaviside(levelsets[:, -1:], heads.loss_heaviside_eps)
+            merged.pred_masks = heaviside(levelsets[:, -1:], eps)
             if outputs[0].has("pred_masks_initial"):
-                merged.pred_masks_initial = heaviside(levelsets[:, :1], heads.loss_heaviside_eps)
+                merged.pred_masks_initial = heaviside(levelsets[:, :1], eps)
         else:
             merged.pred_masks = mean_over_views("pred_masks")
             if outputs[0].has("pred_masks_initial"):

@@ -13,43 +13,26 @@ the LevelSet R-CNN modules listed in :data:`TRACE_PATCH_MODULES`.
 
 What a trace fixes (as for any detectron2 model traced this way): the device (CPU here), one image per call,
 and every config value (score threshold, detections per image, number of Chan-Vese iterations). Image size and
-the number of detections stay dynamic, including images with no detection (tests/tools/test_export_model.py).
+the number of detections stay dynamic, including images with no detection (tests/utils/test_export.py).
 """
-import importlib
-import importlib.util
 import json
 import os
-import sys
-import types
 
 import torch
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
+from levelset_core.compat.export import import_export_module
 
 __all__ = ["TRACE_PATCH_MODULES", "tracing_adapter_class", "trace_model", "ExportedModel", "save_exported"]
 
 #: modules whose ``len()`` of Instances must be traceable (in addition to detectron2's own)
-TRACE_PATCH_MODULES = ["levelset_rcnn.modeling.roi_heads", "levelset_rcnn.modeling.tsdf_head"]
-
-
-def _import_export_module(name):
-    """Import ``detectron2.export.<name>``; detectron2 v0.6's ``detectron2/export/__init__.py`` imports caffe2
-    (no longer part of PyTorch), so when that fails the submodule is imported without the package's __init__."""
-    try:
-        return importlib.import_module(f"detectron2.export.{name}")
-    except ImportError as e:
-        if "caffe2" not in str(e):
-            raise
-    spec = importlib.util.find_spec("detectron2")
-    package = types.ModuleType("detectron2.export")
-    package.__path__ = [os.path.join(os.path.dirname(spec.origin), "export")]
-    sys.modules["detectron2.export"] = package
-    return importlib.import_module(f"detectron2.export.{name}")
+TRACE_PATCH_MODULES = ["levelset_rcnn.modeling.roi_heads", "levelset_rcnn.modeling.levelset_mask_head",
+                       "levelset_rcnn.modeling.tsdf_head"]
 
 
 def tracing_adapter_class():
-    """detectron2's ``TracingAdapter`` (see :func:`_import_export_module`)."""
-    return _import_export_module("flatten").TracingAdapter
+    """detectron2's ``TracingAdapter`` (through :func:`levelset_core.compat.export.import_export_module`)."""
+    return import_export_module("flatten").TracingAdapter
 
 
 def trace_model(model, image):
@@ -63,7 +46,7 @@ def trace_model(model, image):
         flat output.
     """
     TracingAdapter = tracing_adapter_class()
-    patch_builtin_len = _import_export_module("torchscript_patch").patch_builtin_len
+    patch_builtin_len = import_export_module("torchscript_patch").patch_builtin_len
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"trace_model needs a (3, H, W) image tensor, got {tuple(image.shape)}")
     was_training = model.training

@@ -1,14 +1,16 @@
 """Level-set pictures: what the unrolled Chan-Vese refinement (section 4.1, Eqs. 7–9) did to one instance.
 
-For an instance with ``pred_levelsets`` ``(T = N + 1, S, S)`` (φ0 … φN in the RoI frame; enable them with
+For an instance with ``pred_levelsets`` ``(N + 1, S, S)`` (φ0 … φN in the RoI frame; enable them with
 ``model.roi_heads.inference_levelsets = True``) and ``pred_levelset_hparams`` ``(2N + 3,)``
-(``[λ1, λ2, μ, ε_1 … ε_N, Δt_1 … Δt_N]``), :func:`draw_levelset_view` draws
+(``[λ1, λ2, μ, ε_1 … ε_N, Δt_1 … Δt_N]``, split by :func:`~levelset_rcnn.modeling.chan_vese.split_hyperparameters`),
+:func:`draw_levelset_view` draws
 
 * panel 1: the image crop of the instance's box with the zero level sets of φ0 (dashed) and each φn drawn as
   sub-pixel contours (marching squares, :mod:`levelset_rcnn.utils.contours`);
 * panels 2 … N + 2: each φn as a signed map (red inside, blue outside) with its zero contour;
 
-and prints the learned hyperparameters in the title. :func:`format_hparams` gives the same text.
+and prints the learned hyperparameters in the title. :func:`format_hparams` gives the same text. N is the model's
+configured number of Chan-Vese steps (``model.roi_heads.mask_head.num_iterations``), given by the caller.
 """
 import numpy as np
 import torch
@@ -50,22 +52,25 @@ def _crop(image_rgb, box, margin):
     return image_rgb[cy0:cy1, cx0:cx1], (cx0, cy0, cx1, cy1)
 
 
-def draw_levelset_view(image_rgb, box, levelsets, hparams=None, *, title=None, margin=0.1, panel_size=2.6):
+def draw_levelset_view(image_rgb, box, levelsets, hparams=None, *, num_iterations, title=None, margin=0.1,
+                       panel_size=2.6):
     """Draw one instance's level sets; returns the figure as an RGB ``uint8`` array.
 
     Args:
         image_rgb: ``(H, W, 3)`` uint8 image the box refers to.
         box: ``(x0, y0, x1, y1)`` instance box in that image.
-        levelsets: ``(T, S, S)`` φ0 … φ_{T-1} of the instance (RoI frame, φ > 0 inside).
-        hparams: ``(2(T-1) + 3,)`` learned hyperparameters, or None (e.g. TSDF-only models).
+        levelsets: ``(N + 1, S, S)`` φ0 … φN of the instance (RoI frame, φ > 0 inside).
+        hparams: ``(2N + 3,)`` learned hyperparameters, or None (e.g. TSDF-only models).
+        num_iterations: N, the model's number of Chan-Vese steps.
         title: text before the hyperparameters (e.g. class and score).
         margin: context around the box in the crop, as a fraction of the box size.
     """
     levelsets = torch.as_tensor(levelsets).detach().float().cpu()
-    if levelsets.dim() != 3:
-        raise ValueError(f"levelsets must be (T, S, S) for one instance, got {tuple(levelsets.shape)}")
+    num_steps = num_iterations + 1
+    if levelsets.dim() != 3 or levelsets.shape[0] != num_steps:
+        raise ValueError(f"levelsets must be (N + 1, S, S) = ({num_steps}, S, S) for one instance of a model with "
+                         f"N = {num_iterations} Chan-Vese steps, got {tuple(levelsets.shape)}")
     box = [float(v) for v in (box.tolist() if torch.is_tensor(box) else box)]
-    num_steps = levelsets.shape[0]
     crop, (cx0, cy0, cx1, cy1) = _crop(np.asarray(image_rgb), box, margin)
 
     # a figure of its own on the Agg canvas: no pyplot state, the user's matplotlib backend is left alone
@@ -106,7 +111,7 @@ def draw_levelset_view(image_rgb, box, levelsets, hparams=None, *, title=None, m
 
     text = title or ""
     if hparams is not None:
-        text = (text + "\n" if text else "") + format_hparams(hparams, num_steps - 1)
+        text = (text + "\n" if text else "") + format_hparams(hparams, num_iterations)
     if text:
         fig.suptitle(text, fontsize=8)
     fig.tight_layout()
@@ -114,12 +119,14 @@ def draw_levelset_view(image_rgb, box, levelsets, hparams=None, *, title=None, m
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def save_levelset_views(image_rgb, instances, output_prefix, *, indices=None, top_k=3, class_names=None):
+def save_levelset_views(image_rgb, instances, output_prefix, *, num_iterations, indices=None, top_k=3,
+                        class_names=None):
     """Save one PNG per chosen instance (``<output_prefix>_inst<k>.png``); returns ``[(path, hparams text)]``.
 
     Args:
         instances (Instances): predictions in the image frame with ``pred_levelsets`` (and optionally
             ``pred_levelset_hparams``, ``scores``, ``pred_classes``).
+        num_iterations: N, the model's number of Chan-Vese steps (``model.roi_heads.mask_head.num_iterations``).
         indices: which instances; default the ``top_k`` highest-scoring.
     """
     from PIL import Image
@@ -145,9 +152,9 @@ def save_levelset_views(image_rgb, instances, output_prefix, *, indices=None, to
             label += f" {float(instances.scores[k]):.2f}"
         hp = instances.pred_levelset_hparams[k] if instances.has("pred_levelset_hparams") else None
         picture = draw_levelset_view(image_rgb, instances.pred_boxes.tensor[k], instances.pred_levelsets[k], hp,
-                                     title=f"instance {k}: {label.strip()}")
+                                     num_iterations=num_iterations, title=f"instance {k}: {label.strip()}")
         path = f"{output_prefix}_inst{k}.png"
         Image.fromarray(picture).save(path)
-        text = format_hparams(hp, instances.pred_levelsets.shape[1] - 1) if hp is not None else "(no hyperparameters)"
+        text = format_hparams(hp, num_iterations) if hp is not None else "(no hyperparameters)"
         written.append((path, text))
     return written

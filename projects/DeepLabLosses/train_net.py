@@ -12,8 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deeplab_losses  # noqa: E402,F401  (registers heads, backbone, datasets)
 from detectron2.engine import default_argument_parser  # noqa: E402
 
-from levelset_rcnn.engine.defaults import add_eval_only_arguments, check_eval_only_weights, load_eval_weights  # noqa: E402
-from levelset_rcnn.engine.launch import launch  # noqa: E402  (detectron2's launch on GPUs, gloo CPU workers otherwise)
+from levelset_core.engine.cli import add_eval_only_arguments, check_eval_only_weights, load_eval_weights  # noqa: E402
+from levelset_core.engine.launcher import launch  # noqa: E402  (detectron2's launch on GPUs, gloo CPU workers otherwise)
 
 from deeplab_losses.engine import Trainer, setup_cfg  # noqa: E402
 

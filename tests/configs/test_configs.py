@@ -169,6 +169,7 @@ def test_config_trains_one_step_and_infers(config_file):
     mask_logit_shapes = []
     if cfg.MODEL.MASK_ON:
         head = model.roi_heads.mask_head
+        head = getattr(head, "tsdf_head", head)  # LevelSetMaskHead: the initial TSDF head's conv stack
         original_layers = head.layers
 
         def recording_layers(x):
@@ -197,7 +198,7 @@ def test_config_trains_one_step_and_infers(config_file):
     if cfg.MODEL.ROI_HEADS.NAME == "LevelSetROIHeads" and cfg.MODEL.LEVELSET.CHAN_VESE_ON:
         # the final loss must reach the Chan-Vese heads
         for head_name in ("hyperparameter_head", "feature_head"):
-            grads = [p.grad for p in getattr(model.roi_heads, head_name).parameters()]
+            grads = [p.grad for p in getattr(model.roi_heads.mask_head, head_name).parameters()]
             assert any(g is not None and g.abs().sum() > 0 for g in grads), head_name
 
     instances = _inference(model)
@@ -245,7 +246,7 @@ CITYSCAPES_MIN_SIZES = tuple(range(800, 1025, 32))
 def test_coco_levelset_config_numbers(config_id):
     cfg = _load(config_id)
     assert cfg.MODEL.ROI_HEADS.NAME == "LevelSetROIHeads"
-    assert cfg.MODEL.ROI_MASK_HEAD.NAME == "TSDFMaskHead"
+    assert cfg.MODEL.ROI_MASK_HEAD.NAME == "LevelSetMaskHead"
     assert cfg.MODEL.RESNETS.DEPTH == 50
     assert math.isclose(cfg.MODEL.LEVELSET.LOSS_WEIGHT_INITIAL, 0.2)
     assert math.isclose(cfg.MODEL.LEVELSET.LOSS_WEIGHT_FINAL, 1.0)

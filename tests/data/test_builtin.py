@@ -10,7 +10,6 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from levelset_rcnn.data import builtin
 from levelset_rcnn.data import register as register_module
-from levelset_rcnn.utils.testing import shared_dataset
 
 
 def _tiny_coco(root):
@@ -44,7 +43,7 @@ def test_folder_under_detectron2_datasets_is_registered(tmp_path, monkeypatch):
             register_module._REGISTERED.pop(name, None)
 
 
-def test_shared_balloon_and_coco_tiny_are_registered_on_import():
+def test_shared_balloon_and_coco_tiny_are_registered_on_import(shared_dataset):
     shared_dataset("balloon", "train/via_region_data.json")
     shared_dataset("coco_tiny", "annotations/instances_val2017.json")
     for name in ("balloon_train", "balloon_val", "coco_tiny_train2017", "coco_tiny_val2017"):

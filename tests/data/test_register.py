@@ -19,7 +19,6 @@ from levelset_rcnn.data import (
     register_via_dataset,
 )
 from levelset_rcnn.data import register as register_module
-from levelset_rcnn.utils.testing import shared_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +57,7 @@ def _coco_folder(root, split="train", category_ids=(1, 2), ann_category=1, image
 # ----------------------------------------------------------------------------------------------------------
 # the shared real datasets
 # ----------------------------------------------------------------------------------------------------------
-def test_register_balloon_folder(prefix):
+def test_register_balloon_folder(prefix, shared_dataset):
     folder = shared_dataset("balloon", "train/via_region_data.json")
     names = register_dataset_folder(prefix, folder)
     assert names == [f"{prefix}_train", f"{prefix}_val"]
@@ -71,7 +70,7 @@ def test_register_balloon_folder(prefix):
     assert register_dataset_folder(prefix, folder) == names
 
 
-def test_register_coco_tiny_folder(prefix):
+def test_register_coco_tiny_folder(prefix, shared_dataset):
     folder = shared_dataset("coco_tiny", "annotations/instances_val2017.json")
     names = register_dataset_folder(prefix, folder)
     assert names == [f"{prefix}_train2017", f"{prefix}_train", f"{prefix}_val2017", f"{prefix}_val"]
@@ -85,7 +84,7 @@ def test_register_coco_tiny_folder(prefix):
     assert len(DatasetCatalog.get(f"{prefix}_train2017")) == len(DatasetCatalog.get(f"{prefix}_train"))
 
 
-def test_register_via_and_coco_single(prefix, tmp_path):
+def test_register_via_and_coco_single(prefix, tmp_path, shared_dataset):
     folder = shared_dataset("balloon", "val/via_region_data.json")
     name = register_via_dataset(f"{prefix}_balloon", folder / "val" / "via_region_data.json")
     assert len(DatasetCatalog.get(name)) == 13
@@ -219,3 +218,12 @@ def test_box_only_json_keeps_its_annotations(prefix, tmp_path):
     json_file.write_text(json.dumps(coco))
     dicts = DatasetCatalog.get(register_coco_dataset(f"{prefix}_boxes", json_file, tmp_path / "train"))
     assert [len(d["annotations"]) for d in dicts] == [1, 1]
+
+
+def test_register_dataset_folder_missing_folder():
+    from levelset_rcnn.data import register_dataset_folder
+
+    with pytest.raises(FileNotFoundError) as info:
+        register_dataset_folder("levelset_test_missing_folder", "/nonexistent/folder")
+    assert "/nonexistent/folder" in str(info.value)
+    assert not any(n.startswith("levelset_test_missing_folder") for n in DatasetCatalog.list())

@@ -11,6 +11,7 @@ import levelset_rcnn  # noqa: F401  (before any detectron2.data import)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from pycocotools import mask as mask_util
 
+from levelset_core.data import shapes as render
 from levelset_rcnn.data import synthetic_shapes as shapes
 from levelset_rcnn.data import (
     SHAPES_CLASS_NAMES,
@@ -115,8 +116,8 @@ def test_bbox_and_area_agree_with_masks(dataset):
         assert ann["bbox"] == mask_util.toBbox(ann["segmentation"]).tolist()
         assert ann["area"] == int(mask.sum()) == int(mask_util.area(ann["segmentation"]))
         assert ann["area"] <= ann["unoccluded_area"]
-        assert ann["area"] >= shapes.MIN_VISIBLE_FRACTION * ann["unoccluded_area"]
-        assert ann["area"] >= shapes.MIN_VISIBLE_PIXELS
+        assert ann["area"] >= render.MIN_VISIBLE_FRACTION * ann["unoccluded_area"]
+        assert ann["area"] >= render.MIN_VISIBLE_PIXELS
 
 
 def test_files_match_the_renderer(dataset):
@@ -145,9 +146,9 @@ def test_masks_are_the_drawn_pixels():
 
     Rendering with the objects' textures replaced by a constant colour makes the drawn pixels observable.
     """
-    original = shapes._object_texture
+    original = render._object_texture
     try:
-        shapes._object_texture = lambda rng, category, xx, yy, size: np.full(xx.shape + (3,), -10.0)
+        render._object_texture = lambda rng, category, xx, yy, size: np.full(xx.shape + (3,), -10.0)
         for index in range(10):
             image, instances = render_shapes_image(shapes._image_rng(3, "train", index), (128, 128))
             flat = np.all(image == 0, axis=-1)  # -10 clipped to 0, noise cannot lift it above 0.5/255
@@ -156,7 +157,7 @@ def test_masks_are_the_drawn_pixels():
                 union |= inst["mask"]
             np.testing.assert_array_equal(flat, union)
     finally:
-        shapes._object_texture = original
+        render._object_texture = original
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from detectron2.structures import BoxMode
 from pycocotools.coco import COCO
 
 from levelset_rcnn.data import convert_via_to_coco, load_via_json
-from levelset_rcnn.utils.testing import shared_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def balloon_dir():
+@pytest.fixture
+def balloon_dir(shared_dataset):
     return shared_dataset("balloon", "train/via_region_data.json")
 
 
@@ -115,8 +115,8 @@ def test_convert_via_to_coco(via_folder, tmp_path):
     assert coco.imgs[1]["file_name"] == "a.png"
 
 
-def test_balloon_train(tmp_path):
-    folder = balloon_dir()
+def test_balloon_train(tmp_path, balloon_dir):
+    folder = balloon_dir
     dicts = load_via_json(folder / "train" / "via_region_data.json", folder / "train")
     assert len(dicts) == 61
     assert sum(len(d["annotations"]) for d in dicts) > 61
@@ -131,8 +131,8 @@ def test_balloon_train(tmp_path):
             assert len(ann["segmentation"][0]) >= 6 and ann["category_id"] == 0
 
 
-def test_convert_balloon_cli(tmp_path):
-    folder = balloon_dir()
+def test_convert_balloon_cli(tmp_path, balloon_dir):
+    folder = balloon_dir
     out = tmp_path / "instances_val.json"
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "datasets" / "convert_via_to_coco.py"),

@@ -7,7 +7,7 @@ run.
 """
 import pytest
 import torch
-from conftest import REPO_ROOT
+from repo_paths import REPO_ROOT
 from model_helpers import SMALL_MODEL_OPTS
 
 from detectron2.data import DatasetCatalog, MetadataCatalog

@@ -165,29 +165,3 @@ def test_builtin_cityscapes_registration():
     meta = MetadataCatalog.get("cityscapes_fine_instance_seg_val")
     assert meta.gt_dir.replace("\\", "/").rstrip("/").endswith("cityscapes/gtFine/val")
     assert meta.evaluator_type == "cityscapes_instance"
-
-
-def test_cityscapesscripts_numpy2_compat(tmp_path):
-    """Regression (official detectron2 main installs numpy 2.4): cityscapesscripts 2.3.0 calls np.in1d (removed in
-    numpy 2.4) and cannot write numpy integers to matches.json; during the evaluation it gets a numpy with in1d
-    (numpy < 2.4's semantics) and a JSON writer for numpy values."""
-    import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs_eval
-
-    from levelset_rcnn.evaluation import cityscapes_evaluation as ce
-
-    gt = np.array([[0, 1, 2], [3, 1, 5]])
-    expected = np.array([False, True, False, True, True, False])
-    shim = ce._NumpyWithIn1d()
-    assert np.array_equal(shim.in1d(gt, [1, 3]), expected)
-    assert np.array_equal(shim.in1d(gt, [1, 3], invert=True), ~expected)
-    assert shim.isin is np.isin and shim.uint16 is np.uint16
-    if hasattr(np, "in1d"):
-        assert np.array_equal(np.in1d(gt, [1, 3]), expected)
-    write = cs_eval.writeDict2JSON
-    with ce._cityscapesscripts_numpy2_compat(cs_eval):
-        assert np.array_equal(cs_eval.np.in1d(gt, [1, 3]), expected)
-        # matches.json: cityscapesscripts' counts are numpy integers on numpy 2
-        path = tmp_path / "matches.json"
-        cs_eval.writeDict2JSON({"a": {"n": np.int64(2400), "v": np.arange(2)}, "s": "x"}, str(path))
-        assert json.loads(path.read_text()) == {"a": {"n": 2400, "v": [0, 1]}, "s": "x"}
-    assert cs_eval.np is np and cs_eval.writeDict2JSON is write  # restored

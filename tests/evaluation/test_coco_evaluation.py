@@ -19,6 +19,7 @@ from detectron2.evaluation import CityscapesInstanceEvaluator, COCOEvaluator
 from detectron2.structures import Boxes, Instances
 from torchvision.ops import roi_align
 
+from levelset_core.compat import has_compiled_ops
 from levelset_rcnn.evaluation import INITIAL_MASK_TASK, LevelSetCOCOEvaluator, build_evaluator
 from levelset_rcnn.evaluation import coco_evaluation
 
@@ -78,10 +79,8 @@ def _make_dataset(root, with_empty_class=False):
 
 
 @pytest.fixture
-def register(tmp_path):
+def register(tmp_path, temporary_datasets):
     """Factory: register a tiny dataset under a unique name; unregistered at teardown."""
-    names = []
-
     def _register(with_empty_class=False, load=True):
         name = f"levelset_test_coco_{uuid.uuid4().hex[:8]}"
         root = tmp_path / name
@@ -90,13 +89,10 @@ def register(tmp_path):
         register_coco_instances(name, {}, json_file, str(root))
         if load:
             DatasetCatalog.get(name)  # fills thing_classes / thing_dataset_id_to_contiguous_id
-        names.append(name)
+        temporary_datasets.append(name)
         return name
 
-    yield _register
-    for name in names:
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
+    return _register
 
 
 @pytest.fixture
@@ -190,8 +186,8 @@ AP_IMPLEMENTATIONS_REL_TOL = 1e-6
 
 def test_uses_pycocotools_without_compiled_ops(dataset):
     evaluator = LevelSetCOCOEvaluator(dataset, distributed=False)
-    assert evaluator._use_fast_impl == levelset_rcnn.has_compiled_ops()
-    if not levelset_rcnn.has_compiled_ops():
+    assert evaluator._use_fast_impl == has_compiled_ops()
+    if not has_compiled_ops():
         assert not LevelSetCOCOEvaluator(dataset, distributed=False, use_fast_impl=True)._use_fast_impl
 
 

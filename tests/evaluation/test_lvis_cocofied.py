@@ -1,5 +1,5 @@
-"""datasets/prepare_cocofied_lvis.py on a small generated LVIS-format file; registration and LVIS evaluation."""
-import importlib.util
+"""levelset_rcnn.data.lvis_cocofied (datasets/prepare_cocofied_lvis.py) on a small generated LVIS-format file;
+registration and LVIS evaluation; the script runs."""
 import json
 import uuid
 
@@ -14,16 +14,10 @@ from detectron2.data.datasets import register_lvis_instances
 from detectron2.data.datasets.lvis import get_lvis_instances_meta
 from detectron2.structures import Boxes, Instances
 
+from levelset_rcnn.data import lvis_cocofied
 from levelset_rcnn.evaluation import BoundaryAPEvaluator, LevelSetLVISEvaluator
 
 H, W = 40, 60
-
-
-def _load_script(repo_root):
-    spec = importlib.util.spec_from_file_location("prepare_cocofied_lvis", repo_root / "datasets" / "prepare_cocofied_lvis.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _poly(x0, y0, x1, y1):
@@ -52,12 +46,11 @@ def _lvis_json(path):
     return boxes
 
 
-def test_cocofy_lvis_script(tmp_path, repo_root):
-    script = _load_script(repo_root)
+def test_cocofy_lvis(tmp_path):
     lvis_json = tmp_path / "lvis" / "lvis_v0.5_val.json"
     lvis_json.parent.mkdir()
     _lvis_json(lvis_json)
-    out = script.main(["--lvis-json", str(lvis_json)])
+    out = lvis_cocofied.main(["--lvis-json", str(lvis_json)])
     assert out.endswith("lvis_v0.5_val_cocofied.json")
     data = json.loads(open(out).read())
     # COCO ids and names; the non-COCO category and its annotation are gone
@@ -72,16 +65,16 @@ def test_cocofy_lvis_script(tmp_path, repo_root):
 
     # a COCO category list with a name that LVIS lacks: reported, or an error with --strict
     coco = [{"id": 1, "name": "person"}, {"id": 99, "name": "unicorn"}]
-    _, missing = script.cocofy_lvis(json.loads(lvis_json.read_text()), coco)
+    _, missing = lvis_cocofied.cocofy_lvis(json.loads(lvis_json.read_text()), coco)
     assert missing == ["unicorn"]
     with pytest.raises(ValueError, match="unicorn"):
-        script.cocofy_lvis(json.loads(lvis_json.read_text()), coco, strict=True)
+        lvis_cocofied.cocofy_lvis(json.loads(lvis_json.read_text()), coco, strict=True)
     with pytest.raises(ValueError, match="annotations"):
-        script.cocofy_lvis({"images": [], "categories": []}, coco)
+        lvis_cocofied.cocofy_lvis({"images": [], "categories": []}, coco)
     with pytest.raises(SystemExit, match="not found"):
-        script.main(["--lvis-json", str(tmp_path / "missing.json")])
+        lvis_cocofied.main(["--lvis-json", str(tmp_path / "missing.json")])
     # every COCO category has a synset
-    assert len(script.COCO_TO_LVIS_SYNSET) == 80
+    assert len(lvis_cocofied.COCO_TO_LVIS_SYNSET) == 80
 
 
 def test_builtin_cocofied_registration():
@@ -91,11 +84,10 @@ def test_builtin_cocofied_registration():
     assert len(meta.thing_classes) == 80 and meta.thing_dataset_id_to_contiguous_id[21] == 19
 
 
-def test_lvis_evaluation_of_cocofied_file(tmp_path, repo_root):
-    script = _load_script(repo_root)
+def test_lvis_evaluation_of_cocofied_file(tmp_path):
     lvis_json = tmp_path / "lvis_val.json"
     _lvis_json(lvis_json)
-    out = script.main(["--lvis-json", str(lvis_json), "-o", str(tmp_path / "cocofied.json")])
+    out = lvis_cocofied.main(["--lvis-json", str(lvis_json), "-o", str(tmp_path / "cocofied.json")])
     name = f"levelset_test_lvis_cocofied_{uuid.uuid4().hex[:8]}"
     register_lvis_instances(name, get_lvis_instances_meta("lvis_v0.5_cocofied"), out, str(tmp_path) + "/")
     try:
@@ -128,3 +120,14 @@ def test_lvis_evaluation_of_cocofied_file(tmp_path, repo_root):
     finally:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
+
+
+def test_the_script_runs(repo_root):
+    """datasets/prepare_cocofied_lvis.py is argument parsing plus lvis_cocofied.main (run as a command)."""
+    import subprocess
+    import sys
+
+    script = repo_root / "datasets" / "prepare_cocofied_lvis.py"
+    proc = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "--lvis-json" in proc.stdout and "lvis_cocofied" in proc.stdout

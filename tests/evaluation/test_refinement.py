@@ -1,11 +1,17 @@
-"""Paired mask IoU of the initial and final level sets per detection (levelset_rcnn.evaluation.refinement)."""
+"""Paired mask IoU of the initial and final level sets per detection, and the inspection of what the refinement does
+on a model (levelset_rcnn.evaluation.refinement; tools/inspect_refinement.py)."""
 import numpy as np
 import pytest
 import torch
 from pycocotools import mask as mask_util
 
 from detectron2.structures import Boxes, BoxMode, Instances
-from levelset_rcnn.evaluation.refinement import match_detections, refinement_mask_ious, summarize_refinement_ious
+from levelset_rcnn.evaluation.refinement import (
+    inspect_refinement,
+    match_detections,
+    refinement_mask_ious,
+    summarize_refinement_ious,
+)
 
 S = 16
 
@@ -73,3 +79,35 @@ def test_refinement_mask_ious_needs_levelsets_and_known_segmentation():
     with pytest.raises(ValueError, match="inference_levelsets"):
         refinement_mask_ious(inst, record)
     assert summarize_refinement_ious(torch.zeros(0, 2)) == {"matched": 0}
+
+
+def test_inspect_refinement_reports_initial_hyperparameters_and_phi_change(tmp_path, one_thread):
+    from tiny_model import save_tiny_model
+
+    from levelset_rcnn.engine import setup_cfg
+
+    _, model, config, weights = save_tiny_model(tmp_path / "tiny")
+    cfg = setup_cfg(config, ["MODEL.WEIGHTS", weights, "DATASETS.TEST", "('levelset_shapes_val',)"])
+    stats = inspect_refinement(cfg, num_images=2)
+    assert stats["images"] == 2 and stats["detections"] > 0
+    # the hyperparameter head's last layer starts at zero: every hyperparameter is exactly 2·sigmoid(0) = 1
+    assert stats["lambda1"] == pytest.approx(1.0) and stats["mu"] == pytest.approx(1.0)
+    assert stats["eps"] == pytest.approx([1.0] * len(stats["dt"])) and len(stats["dt"]) >= 1
+    assert len(stats["dt"]) == model.roi_heads.mask_head.num_iterations == cfg.MODEL.LEVELSET.NUM_ITERATIONS
+    assert stats["feature_abs_mean"] > 0 and stats["max_phi_change"] >= stats["mean_phi_change"] > 0
+    assert 0 <= stats["flipped_pixel_fraction"] <= 1
+    # paired IoUs of phi0 / phiN with the ground truth, for the detections matched to it
+    assert stats["matched"] >= 0
+    if stats["matched"]:
+        assert 0 <= stats["mask_iou_initial"] <= 1 and 0 <= stats["mask_iou_final"] <= 1
+        assert stats["improved"] + stats["worse"] <= stats["matched"]
+
+
+def test_inspect_refinement_rejects_a_model_without_refinement(tmp_path, one_thread):
+    from tiny_model import save_tiny_model
+
+    from levelset_rcnn.engine import setup_cfg
+
+    _, _, config, weights = save_tiny_model(tmp_path / "tiny", ["MODEL.LEVELSET.CHAN_VESE_ON", "False"])
+    with pytest.raises(ValueError, match="CHAN_VESE_ON"):
+        inspect_refinement(setup_cfg(config, ["MODEL.WEIGHTS", weights, "MODEL.LEVELSET.CHAN_VESE_ON", "False"]))

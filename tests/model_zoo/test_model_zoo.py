@@ -1,7 +1,7 @@
-"""levelset_rcnn.model_zoo: the table, checkpoint resolution (cache / URL / local path), sha256 checks, clear
-errors without network, and the end-to-end release path: train a tiny model, publish it with
-tools/publish_model.py, load it through model_zoo.get from the release folder and reproduce its metrics."""
-import importlib.util
+"""levelset_rcnn.model_zoo: the table (model_zoo.json, MODEL_ZOO.md generated from it), checkpoint resolution
+(cache / URL / local path), sha256 checks, clear errors without network, and the end-to-end release path: train a
+tiny model, publish it (levelset_rcnn.model_zoo.publish), load it through model_zoo.get from the release folder and
+reproduce its metrics."""
 import json
 import math
 import os
@@ -9,21 +9,16 @@ import os
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from repo_paths import REPO_ROOT
 from model_helpers import SMALL_MODEL_OPTS
 
 from levelset_rcnn import model_zoo
 from levelset_rcnn.data.synthetic_shapes import register_shapes_dataset
-from levelset_rcnn.engine.defaults import Trainer, setup_cfg
+from levelset_rcnn.engine import Trainer, setup_cfg
+from levelset_rcnn.model_zoo import table
+from levelset_rcnn.model_zoo.publish import publish
 
 QUICKSTART_CONFIG = str(REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml")
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tools_{name}", REPO_ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -73,6 +68,51 @@ def test_model_zoo_md_lists_every_trained_checkpoint_with_its_sha256():
         assert name in text and entry.sha256 in text, name
 
 
+def test_model_zoo_md_table_is_generated_from_the_data_file():
+    """MODEL_ZOO.md's table is not a hand-kept copy: `python -m levelset_rcnn.model_zoo MODEL_ZOO.md` rewrites it."""
+    assert table.update_model_zoo_md(REPO_ROOT / "MODEL_ZOO.md", check=True), (
+        "MODEL_ZOO.md is out of date with levelset_rcnn/model_zoo/model_zoo.json: run "
+        "`python -m levelset_rcnn.model_zoo MODEL_ZOO.md`")
+    generated = table.markdown_table()
+    for name in model_zoo.list_models(trained_only=True):
+        row = next(line for line in generated.splitlines() if line.startswith(f"| `{name}` |"))
+        assert model_zoo.MODEL_ZOO[name].sha256 in row and model_zoo.MODEL_ZOO[name].produced_by in generated
+
+
+def test_update_model_zoo_md_rewrites_only_the_generated_part(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{table.BEGIN_MARK}\nstale rows\n{table.END_MARK}\noutro\n")
+    assert not table.update_model_zoo_md(page, check=True) and "stale rows" in page.read_text()  # check: no write
+    assert not table.update_model_zoo_md(page)
+    text = page.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "stale rows" not in text
+    assert table.markdown_header() in text and table.update_model_zoo_md(page, check=True)
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(ValueError, match="generated model-zoo section"):
+        table.update_model_zoo_md(tmp_path / "plain.md")
+
+
+def test_the_table_file_is_read_with_clear_errors(tmp_path):
+    loaded = table.load_table()
+    assert loaded and all(model_zoo.MODEL_ZOO[n] == e for n, e in loaded.items())
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"x/y": {"config": "a.yaml", "checkpoint": "model_final_x.pth", "sha256": "12"}}))
+    with pytest.raises(ValueError, match="row 'x/y'.*sha256 must be 64"):
+        table.load_table(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        table.load_table(bad)
+    with pytest.raises(FileNotFoundError, match="data file"):
+        table.load_table(tmp_path / "missing.json")
+
+
+def test_a_table_row_printed_for_pasting_is_valid_json_of_the_same_entry():
+    name = "quickstart/levelset_rcnn_R_18_FPN_shapes"
+    text = table.entry_json(name, model_zoo.MODEL_ZOO[name])
+    (parsed_name, row), = json.loads("{" + text + "}").items()
+    assert parsed_name == name and table.ModelZooEntry.from_dict(row) == model_zoo.MODEL_ZOO[name]
+
+
 def test_unknown_name_and_bad_entries_are_clear_errors(tmp_path):
     with pytest.raises(KeyError, match="not in the LevelSet R-CNN model zoo.*quickstart/"):
         model_zoo.get_config_file("nope/model")
@@ -85,6 +125,23 @@ def test_unknown_name_and_bad_entries_are_clear_errors(tmp_path):
 def test_untrained_model_builds_from_config_without_checkpoint():
     model = model_zoo.get("quickstart/levelset_rcnn_R_18_FPN_shapes", trained=False)
     assert type(model.roi_heads).__name__ == "LevelSetROIHeads" and not model.training
+
+
+def test_configs_of_a_name_with_overrides_or_of_a_file():
+    name = "quickstart/levelset_rcnn_R_18_FPN_shapes"
+    cfg = model_zoo.get_config(name, opts=["MODEL.LEVELSET.NUM_ITERATIONS", "2"])
+    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME == "ChanVeseFeatureHead"  # the entry's own overrides
+    assert cfg.MODEL.LEVELSET.NUM_ITERATIONS == 2 and not cfg.is_frozen()
+    if not torch.cuda.is_available():
+        assert cfg.MODEL.DEVICE == "cpu"
+    cfg = model_zoo.load_config(config_file=QUICKSTART_CONFIG, opts=["MODEL.WEIGHTS", "w.pth"])
+    assert cfg.MODEL.WEIGHTS == "w.pth" and cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME != "ChanVeseFeatureHead"
+    for kwargs in ({}, {"name": name, "config_file": QUICKSTART_CONFIG},
+                   {"config_file": QUICKSTART_CONFIG, "checkpoint": "x.pth"}):
+        with pytest.raises(ValueError):
+            model_zoo.load_config(**kwargs)
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        model_zoo.load_config(config_file="nope.yaml")
 
 
 def test_missing_checkpoint_without_url_says_what_to_run_and_where(cache, fake_entry):
@@ -148,9 +205,8 @@ def test_published_tiny_model_loads_from_local_path_and_reproduces_its_metrics(t
     (out / "eval.json").write_text(json.dumps(results))
     trained_state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
-    publish_model = _load_tool("publish_model")
     release = tmp_path / "release"
-    entry = publish_model.publish(str(out), name="test/tiny", config_file=QUICKSTART_CONFIG, opts=opts,
+    entry = publish(str(out), name="test/tiny", config_file=QUICKSTART_CONFIG, opts=opts,
                                   metrics_file=str(out / "eval.json"), output_dir=str(release))
     files = sorted(os.listdir(release))
     assert files == sorted(["config.yaml", "metrics.json", model_zoo.RELEASE_ENTRY_FILE, entry["checkpoint"]])

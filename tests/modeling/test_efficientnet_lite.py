@@ -27,8 +27,7 @@ from levelset_rcnn.modeling.backbone import (
     imagenet_weights_file,
     load_imagenet_state_dict,
 )
-from levelset_rcnn.modeling.backbone.efficientnet_lite import SameConv2d
-from levelset_rcnn.utils.testing import shared_dataset
+from levelset_core.backbone.efficientnet_lite import SameConv2d
 from model_helpers import SMALL_MODEL_OPTS, checked_train_step
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +98,7 @@ def test_same_padding_and_output_shapes():
         backbone(torch.randn(3, 32, 32))
 
 
-def _balloon_images():
+def _balloon_images(shared_dataset):
     folder = shared_dataset("balloon", "val/via_region_data.json")
     files = sorted(folder.glob("*/*.jpg"))
     if len(files) < 70:
@@ -120,11 +119,11 @@ def _center_crop(path, size):
 
 
 @pytest.mark.parametrize("variant,size", [("lite0", 224), ("lite1", 240), ("lite2", 260)])
-def test_imagenet_predictions_on_balloon_photos(variant, size):
+def test_imagenet_predictions_on_balloon_photos(variant, size, shared_dataset):
     """The ported network classifies the 74 balloon photos (ImageNet class 417) as PRETRAINED_BACKBONES.md reports
     for the reference port: top-1 38-42 and top-5 53-60 of 74 (measured here: 37-39 / 54-61). A port with the
     wrong BatchNorm eps, padding or normalisation falls far below (ImageNet mean / std: 19 top-1)."""
-    files = _balloon_images()
+    files = _balloon_images(shared_dataset)
     model = EfficientNetLiteClassifier(variant).eval()
     converted = convert_efficientnet_lite_weights(load_imagenet_state_dict(variant), variant, classifier=True)
     model.load_state_dict({(k if k.startswith(("head.", "fc.")) else "backbone." + k): v for k, v in converted.items()})

@@ -110,20 +110,17 @@ def test_build_tta_model_and_bad_average():
 
 
 def test_train_net_eval_only_with_tta_reports_segm_and_segm_initial(tmp_path):
-    import importlib.util
+    from levelset_rcnn.engine.defaults import argument_parser, train_net
 
     cfg, model = _model()
     weights = tmp_path / "model.pth"
     torch.save({"model": model.state_dict()}, weights)
-    spec = importlib.util.spec_from_file_location("train_net_tta", REPO_ROOT / "tools" / "train_net.py")
-    train_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_net)
-    args = train_net.argument_parser().parse_args([
+    args = argument_parser().parse_args([
         "--config-file", str(QUICKSTART), "--eval-only", *TINY, "MODEL.WEIGHTS", str(weights),
         "DATASETS.TEST", "('levelset_shapes_val',)",
         "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(112, 128)", "TEST.AUG.MAX_SIZE", "160",
         "OUTPUT_DIR", str(tmp_path / "out"), "DATALOADER.NUM_WORKERS", "0"])
-    results = train_net.main(args)
+    results = train_net(args)
     for key in ("segm", "segm_initial", "segm_TTA", "segm_initial_TTA", "bbox_TTA"):
         assert key in results, sorted(results)
     assert (tmp_path / "out" / "inference_TTA").is_dir()

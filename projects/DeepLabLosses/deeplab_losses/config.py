@@ -1,8 +1,7 @@
 """Config keys of the DeepLab-losses project, with their defaults and meaning."""
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
-
-from levelset_rcnn.config import add_efficientnet_lite_config
+from levelset_core.backbone.config import add_efficientnet_lite_config
 
 __all__ = ["add_deeplab_losses_config", "EXTRA_LOSS_NAMES"]
 
@@ -44,7 +43,7 @@ def add_deeplab_losses_config(cfg):
     * ``MODEL.SEM_SEG_HEAD.ASPP_GLOBAL_POOLING``: global ASPP image pooling (test on any image size).
     * ``MODEL.RESNETS.*`` also drive the small backbone ``build_small_resnet_deeplab_backbone``.
     * ``MODEL.EFFICIENTNET_LITE.*``: the ImageNet-pretrained backbone ``build_efficientnet_lite_backbone``
-      (``levelset_rcnn.config.add_efficientnet_lite_config``; the CamVid configs use lite0 with
+      (:func:`levelset_core.backbone.add_efficientnet_lite_config`; the CamVid configs use lite0 with
       ``OUT_FEATURES ["res2", "res5"]`` and ``RES5_DILATION 2``: output stride 16 for ASPP, stride 4 for the decoder).
     """
     if not hasattr(cfg.MODEL.SEM_SEG_HEAD, "ASPP_CHANNELS"):

@@ -1,17 +1,13 @@
 """Trainer and setup shared by ``train_net.py``, the quickstart and the tests."""
-import logging
 import os
 
-import torch
-
-from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog, build_detection_train_loader
 from detectron2.data import transforms as T
 from detectron2.engine import default_setup
 from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
 from detectron2.projects.deeplab import build_lr_scheduler as build_deeplab_lr_scheduler
-
-from levelset_rcnn.engine.defaults import DeviceAgnosticTrainer
+from levelset_core.engine.config import build_config
+from levelset_core.engine.trainer import DeviceAgnosticTrainer
 
 from .config import add_deeplab_losses_config
 from .data.mapper import SemSegDatasetMapper
@@ -44,7 +40,7 @@ def check_losses_ready(model):
 
 class Trainer(DeviceAgnosticTrainer):
     """detectron2's DefaultTrainer (device-agnostic: several CPU processes with gloo, CPU AMP; see
-    :class:`levelset_rcnn.engine.defaults.DeviceAgnosticTrainer`) with DeepLab's data augmentation and poly LR,
+    :class:`levelset_core.engine.DeviceAgnosticTrainer`) with DeepLab's data augmentation and poly LR,
     SemSegEvaluator + BoundarySemSegEvaluator, and a SEMEDA readiness check before training starts.
     Checkpoints hold the optimizer, the scheduler, the AMP grad scaler and the random states (exact
     ``--resume``); training label maps are checked by :class:`deeplab_losses.data.mapper.SemSegDatasetMapper`."""
@@ -75,18 +71,10 @@ class Trainer(DeviceAgnosticTrainer):
 
 
 def setup_cfg(config_file, opts=(), args=None, freeze=True):
-    """Config from a YAML file + ``KEY VALUE`` overrides; with ``args``, detectron2's ``default_setup``.
-    ``MODEL.DEVICE = cuda`` without a GPU falls back to the CPU (with a warning)."""
-    cfg = get_cfg()
-    add_deeplab_losses_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger(__name__).warning("MODEL.DEVICE=%s but no GPU is available: using the CPU",
-                                            cfg.MODEL.DEVICE)
-        cfg.MODEL.DEVICE = "cpu"
-    if freeze:
-        cfg.freeze()
+    """Config from a YAML file + ``KEY VALUE`` overrides (:func:`levelset_core.engine.build_config`: clear errors,
+    ``MODEL.DEVICE = cuda`` without a GPU falls back to the CPU with a warning); with ``args``, detectron2's
+    ``default_setup``."""
+    cfg = build_config(config_file, opts, add_config=(add_deeplab_losses_config,), freeze=freeze)
     if args is not None:
         default_setup(cfg, args)
     return cfg

@@ -1,4 +1,5 @@
 """Fixtures of the DeepLabLosses project tests: the project folder on sys.path, CPU, small thread count."""
+import functools
 import os
 import sys
 from pathlib import Path
@@ -11,10 +12,16 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 import deeplab_losses  # noqa: E402,F401  (registers heads, backbone, datasets)
-from levelset_rcnn.utils.testing import shared_dataset as dll_shared_dataset  # noqa: E402,F401
-
+from levelset_core.data.roots import shared_dataset_path  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def dll_shared_dataset():
+    """``dll_shared_dataset(name, marker=None)``: the folder of a real dataset in ``../shared/datasets``
+    (:func:`levelset_core.data.roots.shared_dataset_path`); skips the test, with the reason, when it is absent."""
+    return functools.partial(shared_dataset_path, missing=pytest.skip)
 
 
 @pytest.fixture

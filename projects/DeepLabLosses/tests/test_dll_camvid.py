@@ -14,7 +14,7 @@ from PIL import Image
 from deeplab_losses.data import CAMVID_IGNORE_LABEL, default_camvid_root, register_camvid
 from deeplab_losses.engine import PROJECT_ROOT, Trainer, setup_cfg
 from deeplab_losses.semeda_pretrain import pretrain_semeda_from_cfg
-from levelset_rcnn.modeling.backbone import convert_efficientnet_lite_weights, load_imagenet_state_dict
+from levelset_core.backbone import convert_efficientnet_lite_weights, load_imagenet_state_dict
 
 CAMVID_CONFIGS = sorted(glob.glob(os.path.join(PROJECT_ROOT, "configs", "CamVid-SemanticSegmentation",
                                                "deeplab_v3_plus_*.yaml")))
@@ -97,8 +97,6 @@ def test_builtin_camvid_is_found_in_the_shared_folder(dll_shared_dataset_path):
 
 
 @pytest.fixture
-def dll_shared_dataset_path(monkeypatch, tmp_path):
-    from levelset_rcnn.utils.testing import shared_dataset
-
+def dll_shared_dataset_path(monkeypatch, tmp_path, dll_shared_dataset):
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))  # nothing there: the shared folder is next
-    return shared_dataset("camvid")
+    return dll_shared_dataset("camvid")

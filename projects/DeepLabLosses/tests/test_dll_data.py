@@ -4,7 +4,6 @@ import pytest
 from PIL import Image
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .conftest import dll_shared_dataset
 from deeplab_losses.data import (convert_sbd_to_png, generate_sem_shapes, load_sem_shapes, load_voc_sem_seg,
                                  register_camvid, write_train_aug_list)
 
@@ -26,7 +25,7 @@ def test_generated_split_is_deterministic_and_valid(tmp_path):
     assert meta.stuff_classes[0] == "background" and len(meta.stuff_classes) == 5 and meta.ignore_label == 255
 
 
-def test_camvid_registration_on_shared_folder():
+def test_camvid_registration_on_shared_folder(dll_shared_dataset):
     root = dll_shared_dataset("camvid")
     names = register_camvid("dll_test_camvid", str(root), splits=("train", "val"))
     dicts = DatasetCatalog.get(names[1])

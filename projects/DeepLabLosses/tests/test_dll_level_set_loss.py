@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deeplab_losses.modeling import LevelSetLoss, level_set_energy
-from levelset_rcnn.layers.level_set import heaviside
+from levelset_core.layers.level_set import heaviside
 
 IGN = 255
 

@@ -1,4 +1,4 @@
-"""train_net.py of the project trains with two CPU processes (gloo) through levelset_rcnn's launch.
+"""train_net.py of the project trains with two CPU processes (gloo) through levelset_core's launch.
 
 (That the ranks end with identical weights is tested for the shared launch/trainer in tests/engine/test_launch.py.)
 """

@@ -3,8 +3,7 @@
 import os
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-
-from levelset_rcnn.data.builtin import dataset_roots
+from levelset_core.data.roots import dataset_roots
 
 __all__ = ["CAMVID_CLASSES", "CAMVID_IGNORE_LABEL", "default_camvid_root", "load_camvid", "register_camvid"]
 
@@ -34,7 +33,7 @@ def load_camvid(root, split):
 
 
 def default_camvid_root():
-    """``<root>/camvid`` for the first root of :func:`levelset_rcnn.data.builtin.dataset_roots`
+    """``<root>/camvid`` for the first root of :func:`levelset_core.data.roots.dataset_roots`
     (``$DETECTRON2_DATASETS``, default ``datasets``, then the shared data folder ``../shared/datasets``) that has
     one; ``$DETECTRON2_DATASETS/camvid`` when none has (the error then comes when the dataset is loaded)."""
     roots = dataset_roots()

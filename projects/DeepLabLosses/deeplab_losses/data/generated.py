@@ -1,26 +1,23 @@
 """A generated semantic-segmentation dataset ("dll_shapes_sem"): no download, deterministic.
 
-Images are drawn by :func:`levelset_rcnn.data.synthetic_shapes.render_shapes_image` (textured rings, blobs,
+Images are drawn by :func:`levelset_core.data.shapes.render_shapes_image` (textured rings, blobs,
 pairs and wrenches on a textured noisy background; see that module); the label map gives every pixel the class
 of the object visible there (1..4) or 0 for background. 5 classes, ignore value 255 (not used by the
 generator itself; the pipeline pads with it).
 
 Files: ``<root>/<split>/images/NNNNNN.png`` (RGB) and ``<root>/<split>/labels/NNNNNN.png`` (uint8 labels), plus a
 marker ``<root>/<split>/DONE.json`` with the generator arguments, written last: a split is (re)generated when the
-marker is missing or holds other arguments. Generation goes to a temporary folder that is renamed into place,
-so concurrent or interrupted runs never leave a half-written split.
+marker is missing or holds other arguments. The cache protocol (atomic file writes, marker last, a lock file
+``<root>/.<split>.lock`` so that concurrent processes generate once) is :mod:`levelset_core.data.cache`, the same
+as LevelSet R-CNN's generated dataset.
 """
-import json
 import logging
 import os
-import shutil
-import uuid
 
 import numpy as np
-from PIL import Image
 from detectron2.data import DatasetCatalog, MetadataCatalog
-
-from levelset_rcnn.data.synthetic_shapes import SHAPES_CLASS_COLORS, SHAPES_CLASS_NAMES, render_shapes_image
+from levelset_core.data.cache import ensure_generated, png_bytes, write_atomic
+from levelset_core.data.shapes import SHAPES_CLASS_COLORS, SHAPES_CLASS_NAMES, render_shapes_image
 
 __all__ = ["SEM_SHAPES_CLASSES", "SEM_SHAPES_SPLITS", "default_sem_shapes_root", "generate_sem_shapes",
            "ensure_sem_shapes", "load_sem_shapes", "register_sem_shapes"]
@@ -51,15 +48,6 @@ def _params(num_images, seed, image_size, max_objects):
             "image_size": [int(s) for s in image_size], "max_objects": int(max_objects)}
 
 
-def _is_complete(split_dir, params):
-    marker = os.path.join(split_dir, "DONE.json")
-    try:
-        with open(marker) as f:
-            return json.load(f) == params
-    except (OSError, ValueError):
-        return False
-
-
 def render_semantic_image(rng, image_size=IMAGE_SIZE, max_objects=4):
     """One ``(image HxWx3 uint8, labels HxW uint8)`` pair; labels 0 = background, 1..4 = shape classes."""
     image, instances = render_shapes_image(rng, image_size, max_objects=max_objects)
@@ -70,33 +58,28 @@ def render_semantic_image(rng, image_size=IMAGE_SIZE, max_objects=4):
 
 
 def generate_sem_shapes(root, split, num_images, seed, image_size=IMAGE_SIZE, max_objects=4):
-    """Write split ``split`` under ``root`` (deterministic: image i uses ``default_rng([seed, i])``)."""
+    """Write split ``split`` under ``root`` unless it is there with these arguments (deterministic: image i uses
+    ``default_rng([seed, i])``); returns its folder."""
     params = _params(num_images, seed, image_size, max_objects)
     split_dir = os.path.join(root, split)
-    if _is_complete(split_dir, params):
-        return split_dir
-    os.makedirs(root, exist_ok=True)
-    tmp = os.path.join(root, f".{split}.tmp-{uuid.uuid4().hex}")
-    os.makedirs(os.path.join(tmp, "images"))
-    os.makedirs(os.path.join(tmp, "labels"))
-    for i in range(int(num_images)):
-        image, labels = render_semantic_image(np.random.default_rng([int(seed), i]), image_size, max_objects)
-        Image.fromarray(image).save(os.path.join(tmp, "images", f"{i:06d}.png"))
-        Image.fromarray(labels).save(os.path.join(tmp, "labels", f"{i:06d}.png"))
-    with open(os.path.join(tmp, "DONE.json"), "w") as f:
-        json.dump(params, f)
-    if os.path.isdir(split_dir):
-        if _is_complete(split_dir, params):  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-            return split_dir
-        shutil.rmtree(split_dir, ignore_errors=True)  # stale (other version / interrupted)
-    try:
-        os.rename(tmp, split_dir)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not _is_complete(split_dir, params):
-            raise
-    logger.info("Generated %d images of dll_shapes_sem %s under %s", num_images, split, split_dir)
+    names = [f"{i:06d}.png" for i in range(int(num_images))]
+
+    def generate():
+        for sub in ("images", "labels"):
+            os.makedirs(os.path.join(split_dir, sub), exist_ok=True)
+        for i, name in enumerate(names):
+            image, labels = render_semantic_image(np.random.default_rng([int(seed), i]), image_size, max_objects)
+            write_atomic(os.path.join(split_dir, "images", name), png_bytes(image))
+            write_atomic(os.path.join(split_dir, "labels", name), png_bytes(labels))
+        # images of an earlier, larger generation of this split are stale
+        for sub in ("images", "labels"):
+            for name in set(os.listdir(os.path.join(split_dir, sub))) - set(names):
+                os.remove(os.path.join(split_dir, sub, name))
+        logger.info("Generated %d images of dll_shapes_sem %s under %s", num_images, split, split_dir)
+
+    files = [os.path.join(split_dir, sub, name) for sub in ("images", "labels") for name in names]
+    ensure_generated(os.path.join(split_dir, "DONE.json"), params, generate,
+                     lock_file=os.path.join(root, f".{split}.lock"), files=files)
     return split_dir
 
 

@@ -1,5 +1,6 @@
-"""The training mapper: LevelSet R-CNN's mapper (read errors that name the file) plus a label check."""
-from levelset_rcnn.data.mapper import LevelSetDatasetMapper
+"""The training mapper: the shared mapper of :mod:`levelset_core.data.mapper` (read errors that name the file) plus
+a label check."""
+from levelset_core.data.mapper import LevelSetDatasetMapper
 
 from ..modeling.targets import check_labels
 
@@ -7,7 +8,7 @@ __all__ = ["SemSegDatasetMapper"]
 
 
 class SemSegDatasetMapper(LevelSetDatasetMapper):
-    """:class:`levelset_rcnn.data.LevelSetDatasetMapper` that checks every mapped label map with
+    """:class:`levelset_core.data.mapper.LevelSetDatasetMapper` that checks every mapped label map with
     :func:`deeplab_losses.modeling.check_labels`: a label that is neither a class in ``[0, NUM_CLASSES)`` nor
     ``IGNORE_VALUE`` is a ``ValueError`` naming the label file and the value (instead of torch's
     ``IndexError: Target 20 is out of bounds`` from the cross-entropy)."""

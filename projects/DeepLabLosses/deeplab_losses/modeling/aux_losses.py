@@ -73,10 +73,9 @@ def set_class_weights(loss, class_weights, num_classes):
 
 
 class AuxLossesHeadMixin:
-    """Replaces a DeepLab head's ``losses()``: the head's own cross-entropy plus ``self.aux_losses``.
-
-    As in detectron2's heads, the stride-``common_stride`` logits are upsampled bilinearly to the target
-    resolution first; every loss sees the same upsampled logits.
+    """Extends a DeepLab head's ``losses()``: detectron2's (the head's own cross-entropy, ``loss_sem_seg``) plus
+    ``self.aux_losses``, which see the logits upsampled to the target resolution as detectron2's ``losses()``
+    upsamples them (bilinear, ``common_stride``).
 
     A batch whose pixels are all ``ignore_value`` (e.g. an image labelled void only) has no pixel to average the
     cross-entropy over (0/0 = NaN, which stops training): its ``loss_sem_seg`` is 0 (still in the graph), and
@@ -89,17 +88,18 @@ class AuxLossesHeadMixin:
         """Weight the parent's ``self.loss`` per class (:func:`set_class_weights`; no-op when empty)."""
         set_class_weights(self.loss, class_weights, num_classes)
 
+    def _upsample(self, predictions):
+        return F.interpolate(predictions, scale_factor=self.common_stride, mode="bilinear", align_corners=False)
+
     def losses(self, predictions, targets):
-        predictions = F.interpolate(
-            predictions, scale_factor=self.common_stride, mode="bilinear", align_corners=False
-        )
         if targets.numel() and not bool((targets != self.ignore_value).any()):
             self.num_all_ignore_batches += 1
             logger.warning("A training batch has only ignore labels (%d): loss_sem_seg = 0 for it (%d such batches "
                            "so far)", self.ignore_value, self.num_all_ignore_batches)
-            ce = predictions.sum() * 0.0  # zero, but every parameter keeps a gradient (DDP)
+            # zero, but every parameter keeps a gradient (DDP)
+            losses = {"loss_sem_seg": self._upsample(predictions).sum() * 0.0 * self.loss_weight}
         else:
-            ce = self.loss(predictions, targets)
-        losses = {"loss_sem_seg": ce * self.loss_weight}
-        losses.update(self.aux_losses(predictions, targets))
+            losses = super().losses(predictions, targets)
+        if len(self.aux_losses.losses):
+            losses.update(self.aux_losses(self._upsample(predictions), targets))
         return losses

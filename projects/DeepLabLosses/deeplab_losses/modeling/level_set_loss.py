@@ -1,13 +1,13 @@
 """The Level Set loss of Kim et al., "CNN-based Semantic Segmentation using Level Set Loss" (WACV 2019).
 
 All level-set math (the Heaviside H* of Eq. 6, the region means of Eq. 5, the energy of Eq. 4) comes from the
-one implementation in :mod:`levelset_rcnn.layers.level_set` (``chan_vese_energy`` with the ground truth as the
+one implementation in :mod:`levelset_core.layers.level_set` (``chan_vese_energy`` with the ground truth as the
 "image" and μ = 0, ν = 0, λ1 = λ2 = 1, as section 3.2 sets them).
 """
 import torch
 from torch import nn
 
-from levelset_rcnn.layers.level_set import HEAVISIDE_KINDS, at_least_float32, chan_vese_energy, float32
+from levelset_core.layers.level_set import HEAVISIDE_KINDS, at_least_float32, chan_vese_energy, float32
 
 from .targets import one_hot_targets
 

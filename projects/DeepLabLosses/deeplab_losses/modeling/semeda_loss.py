@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from levelset_rcnn.layers.level_set import at_least_float32, float32
+from levelset_core.layers.level_set import at_least_float32, float32
 
 from .targets import one_hot_targets
 

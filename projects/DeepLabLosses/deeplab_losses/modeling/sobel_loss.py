@@ -1,10 +1,10 @@
 """The Sobel baseline of the SEMEDA paper (Chen et al., section 4.1): g replaced by Sobel kernels that process
-each class map independently. Sobel derivatives come from :func:`levelset_rcnn.layers.level_set.sobel_gradients`
+each class map independently. Sobel derivatives come from :func:`levelset_core.layers.level_set.sobel_gradients`
 (the project's one implementation)."""
 import torch
 from torch import nn
 
-from levelset_rcnn.layers.level_set import at_least_float32, float32, sobel_gradients
+from levelset_core.layers.level_set import at_least_float32, float32, sobel_gradients
 
 from .targets import one_hot_targets
 

@@ -1,0 +1,77 @@
+"""LevelSet R-CNN's Trainer: :class:`levelset_core.engine.DeviceAgnosticTrainer` with LevelSet R-CNN's checkpointer,
+evaluators, config validation, dataset class check and test-time augmentation."""
+import logging
+import os
+from collections import OrderedDict
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from levelset_core.engine.trainer import DeviceAgnosticTrainer
+
+from ..checkpoint import LevelSetCheckpointer
+from ..data.mapper import LevelSetDatasetMapper
+
+__all__ = ["Trainer", "check_dataset_classes"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_dataset_classes(dataset_names, num_classes):
+    """Raise a clear error if any annotation's ``category_id`` is outside ``[0, num_classes)``."""
+    for name in dataset_names:
+        for record in DatasetCatalog.get(name):
+            for ann in record.get("annotations", []):
+                cid = ann.get("category_id")
+                if cid is None or not 0 <= int(cid) < num_classes:
+                    raise ValueError(
+                        f"dataset {name!r}, image {record.get('file_name')!r}: category_id {cid} is outside "
+                        f"[0, {num_classes}) (MODEL.ROI_HEADS.NUM_CLASSES = {num_classes}); "
+                        f"the dataset has classes {MetadataCatalog.get(name).get('thing_classes')}"
+                    )
+
+
+class Trainer(DeviceAgnosticTrainer):
+    """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators and a dataset class check; checkpoints are
+    read by :class:`levelset_rcnn.checkpoint.LevelSetCheckpointer`."""
+
+    checkpointer_class = LevelSetCheckpointer
+    dataset_mapper_class = LevelSetDatasetMapper
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        from ..evaluation import build_evaluator
+
+        return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        check_dataset_classes(cfg.DATASETS.TRAIN, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+        return super().build_train_loader(cfg)
+
+    @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """Evaluate with test-time augmentation (``TEST.AUG.*``, :mod:`levelset_rcnn.modeling.test_time_augmentation`);
+        results are keyed ``<task>_TTA`` (e.g. ``segm_TTA``, ``segm_initial_TTA``), outputs in ``inference_TTA/``."""
+        from ..modeling.test_time_augmentation import build_tta_model
+
+        logger.info("Running inference with test-time augmentation ...")
+        tta_model = build_tta_model(cfg, model)
+        evaluators = [cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA"))
+                      for name in cfg.DATASETS.TEST]
+        results = cls.test(cfg, tta_model, evaluators)
+        return OrderedDict((k + "_TTA", v) for k, v in results.items())
+
+    def build_hooks(self):
+        """detectron2's hooks, plus a final evaluation with test-time augmentation when ``TEST.AUG.ENABLED``."""
+        from detectron2.engine import hooks
+
+        ret = super().build_hooks()
+        if self.cfg.TEST.AUG.ENABLED:
+            ret.append(hooks.EvalHook(0, lambda: self.test_with_TTA(self.cfg, self.model)))
+        return ret
+
+    @classmethod
+    def build_model(cls, cfg):
+        from ..config import validate_levelset_config
+
+        validate_levelset_config(cfg)  # before any layer is built (the heads check again)
+        return super().build_model(cfg)

@@ -1,0 +1,278 @@
+"""``LevelSetMaskHead``: LevelSet R-CNN's whole mask branch as one ROI mask head (section 4, Fig. 1).
+
+One head in detectron2's ``ROI_MASK_HEAD_REGISTRY`` owns the four parts of the branch and runs them on each RoI:
+
+1. the initial TSDF head (:class:`~levelset_rcnn.modeling.tsdf_head.TSDFMaskHead`): 28×28 φ0 per class;
+2. the hyperparameter head: ``(R, 2N + 3)`` values λ1, λ2, μ, ε_1…ε_N, Δt_1…Δt_N (section 4.1);
+3. the Chan-Vese feature head: a ``(R, C, S, S)`` embedding F that replaces the image of Eq. 6;
+4. the unrolled Chan-Vese refinement: N steps (Eqs. 6–9) from φ0 upsampled to S×S (S = ``MODEL.LEVELSET.RESOLUTION``).
+
+Losses and inference are the module functions :func:`levelset_mask_losses` and :func:`levelset_mask_inference`,
+as detectron2 keeps ``mask_rcnn_loss`` / ``mask_rcnn_inference`` next to its mask head.
+
+Inputs. The head pools its own RoI features (detectron2's "dict mode", ``mask_pooler = None``): it is called as
+``head(features, instances)`` with the image-level feature dict, so that a feature head that reads the full-resolution
+evidence (:class:`~levelset_rcnn.modeling.feature_head.FineGrainedChanVeseFeatureHead`: an FPN level and the
+normalised image ``features["image"]``) gets it. :class:`~levelset_rcnn.modeling.roi_heads.LevelSetROIHeads` builds it
+that way and adds the image. With a feature head that needs only the pooled RoI features (the paper's
+``ChanVeseFeatureHead``) it also works inside detectron2's plain ``StandardROIHeads``, called with pooled features.
+
+``MODEL.LEVELSET.CHAN_VESE_ON = False`` keeps only the TSDF head (mask = H(φ0), upsampled to S×S).
+"""
+import logging
+
+import torch
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.modeling.roi_heads.mask_head import ROI_MASK_HEAD_REGISTRY
+from torch import nn
+
+from ..layers.level_set import heaviside
+from .chan_vese import ChanVeseRefinement
+from .feature_head import build_chan_vese_feature_head
+from .hyperparameter_head import build_hyperparameter_head
+from .losses import roi_tsdf_loss
+from .tsdf import upsample_tsdf
+from .tsdf_head import TSDFMaskHead, select_class_channel
+
+__all__ = ["LevelSetMaskHead", "levelset_mask_losses", "levelset_mask_inference"]
+
+logger = logging.getLogger(__name__)
+
+
+def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weight_initial, weight_final,
+                         heaviside_eps, saturate_l1):
+    """The training losses of section 4.2.
+
+    ``loss_tsdf_initial`` = w0 · ℓ_TSDF(φ0 at its own side, 28×28) and, with Chan-Vese steps, ``loss_tsdf_final`` =
+    wN · ℓ_TSDF(φN at S×S) (:func:`~levelset_rcnn.modeling.losses.tsdf_loss`; ``saturate_l1`` takes the final L1 on
+    clamp(φN, −1, 1)). Targets are the truncated TSDFs of the ground-truth masks cropped to the proposal boxes, with
+    the truncation ``truncation_ratio · side`` pixels (``MODEL.LEVELSET.TRUNCATION / RESOLUTION``).
+
+    Args:
+        phi0_small: ``(R, 1, s, s)`` class-selected φ0 of the TSDF head.
+        phis: list [φ1 … φN] of ``(R, 1, S, S)`` (empty without Chan-Vese).
+        instances: the foreground proposals (``proposal_boxes``, ``gt_masks``, ``gt_classes``) per image.
+    Returns:
+        dict of scalar losses.
+    """
+    losses = {"loss_tsdf_initial": weight_initial * roi_tsdf_loss(phi0_small, instances, truncation_ratio,
+                                                                  heaviside_eps)}
+    if phis:
+        losses["loss_tsdf_final"] = weight_final * roi_tsdf_loss(phis[-1], instances, truncation_ratio, heaviside_eps,
+                                                                 saturate=saturate_l1)
+    return losses
+
+
+def levelset_mask_inference(phi0, phis, hparams, instances, *, heaviside_eps, initial_masks=True, levelsets=False):
+    """Set the inference outputs on ``instances`` (one ``Instances`` per image, in place).
+
+    * ``pred_masks`` ``(D, 1, S, S)``: H_ε(φN) (H_ε(φ0) without Chan-Vese steps), in the RoI frame; detectron2's
+      ``detector_postprocess`` pastes it into the image;
+    * with ``initial_masks``: ``pred_masks_initial`` = H_ε(φ0) ``(D, 1, S, S)`` (not pasted) and, with a refinement,
+      ``pred_levelset_hparams`` ``(D, 2N + 3)``;
+    * with ``levelsets``: ``pred_levelsets`` ``(D, N + 1, S, S)``, the float32 level sets φ0 … φN (φ > 0 inside).
+    """
+    counts = [len(i) for i in instances]
+    final = phis[-1] if phis else phi0
+    for inst, mask in zip(instances, heaviside(final, heaviside_eps).split(counts)):
+        inst.pred_masks = mask
+    if initial_masks:
+        for inst, mask in zip(instances, heaviside(phi0, heaviside_eps).split(counts)):
+            inst.pred_masks_initial = mask
+        if hparams is not None:
+            for inst, hp in zip(instances, hparams.split(counts)):
+                inst.pred_levelset_hparams = hp
+    if levelsets:
+        stacked = torch.cat([phi0.float()] + [p.float() for p in phis], dim=1)  # (D, N + 1, S, S): φ0 … φN
+        for inst, phi in zip(instances, stacked.split(counts)):
+            inst.pred_levelsets = phi
+    return instances
+
+
+@ROI_MASK_HEAD_REGISTRY.register()
+class LevelSetMaskHead(nn.Module):
+    """LevelSet R-CNN's mask branch (``MODEL.ROI_MASK_HEAD.NAME "LevelSetMaskHead"``): the initial TSDF head, the
+    hyperparameter head, the Chan-Vese feature head and N unrolled Chan-Vese steps (see the module docstring).
+
+    Sub-modules (their parameters are ``roi_heads.mask_head.<name>.*`` in a checkpoint): ``tsdf_head``,
+    ``hyperparameter_head``, ``feature_head`` and the parameter-free ``refinement`` (the last three None with
+    ``CHAN_VESE_ON = False``).
+
+    ``forward(features, instances)``: ``features`` is the image-level feature dict (the head pools RoIs at
+    ``ROI_MASK_HEAD.POOLER_RESOLUTION`` from ``MODEL.ROI_HEADS.IN_FEATURES``) or already pooled ``(R, C, s, s)`` RoI
+    features. Training returns :func:`levelset_mask_losses`; inference sets the fields of
+    :func:`levelset_mask_inference` and returns the instances.
+
+    Opt-in (visualisation, ``tools/demo.py --levelset-view``): ``inference_levelsets = True`` also returns
+    ``pred_levelsets`` (φ0 … φN in the RoI frame).
+    """
+
+    #: opt-in: return every level set φ0 … φN at inference as ``pred_levelsets`` (off: no extra memory)
+    inference_levelsets = False
+
+    @configurable
+    def __init__(self, *, tsdf_head, pooler=None, in_features=(), hyperparameter_head=None, feature_head=None,
+                 refinement=None, resolution=112, truncation_ratio=8.0 / 112, detach_phi0=False,
+                 loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1, loss_saturate_l1=False,
+                 inference_heaviside_eps=0.1, inference_initial_masks=True):
+        """
+        Args:
+            tsdf_head: the initial TSDF head (φ0, ``(R, K, s, s)`` from ``tsdf_head.layers``).
+            pooler: the RoI pooler for feature dicts; ``in_features``: the feature names it pools.
+            hyperparameter_head, feature_head, refinement: the Chan-Vese parts (all three, or none).
+            resolution: S, the side of F, φ1 … φN and the final masks.
+            truncation_ratio: TSDF truncation in pixels per pixel of side (T / S).
+            detach_phi0: no gradient of the final loss into φ0 (Table 4 ablation).
+            loss_*: the weights, Heaviside ε and saturating L1 of :func:`levelset_mask_losses`.
+            inference_heaviside_eps: ε of the soft masks H_ε(φ) returned at inference.
+            inference_initial_masks: also return H(φ0) and the hyperparameters at inference.
+        """
+        super().__init__()
+        parts = (hyperparameter_head, feature_head, refinement)
+        if any(p is None for p in parts) and not all(p is None for p in parts):
+            raise ValueError("LevelSetMaskHead needs the hyperparameter head, the feature head and the refinement "
+                             "together (or none of them: TSDF only)")
+        # the order of assignment is the order of the parameters in the state dict / optimizer
+        self.tsdf_head = tsdf_head
+        self.hyperparameter_head = hyperparameter_head
+        self.feature_head = feature_head
+        self.refinement = refinement
+        self.pooler = pooler
+        self.in_features = tuple(in_features)
+        self.resolution = resolution
+        self.truncation_ratio = truncation_ratio
+        self.detach_phi0 = detach_phi0
+        self.loss_weight_initial = loss_weight_initial
+        self.loss_weight_final = loss_weight_final
+        self.loss_heaviside_eps = loss_heaviside_eps
+        self.loss_saturate_l1 = loss_saturate_l1
+        self.inference_heaviside_eps = inference_heaviside_eps
+        self.inference_initial_masks = inference_initial_masks
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        """``input_shape``: the backbone's output shapes (dict, the head pools) or one ``ShapeSpec`` of pooled
+        RoI features (detectron2's ``StandardROIHeads`` with ``ROI_MASK_HEAD.POOLER_TYPE`` set)."""
+        from ..config import validate_levelset_config
+
+        validate_levelset_config(cfg)
+        ls = cfg.MODEL.LEVELSET
+        side = cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
+        ret = {}
+        if isinstance(input_shape, dict):
+            in_features = list(cfg.MODEL.ROI_HEADS.IN_FEATURES)
+            missing = [f for f in in_features if f not in input_shape]
+            if missing:
+                raise ValueError(f"MODEL.ROI_HEADS.IN_FEATURES {missing} are not backbone outputs; available: "
+                                 f"{sorted(input_shape)}")
+            ret["in_features"] = in_features
+            ret["pooler"] = ROIPooler(
+                output_size=side,
+                scales=tuple(1.0 / input_shape[f].stride for f in in_features),
+                sampling_ratio=cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
+                pooler_type=cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE,
+            )
+            pooled = ShapeSpec(channels=input_shape[in_features[0]].channels, width=side, height=side)
+            feature_shapes = input_shape
+        else:
+            pooled, feature_shapes = input_shape, None
+        # built in this order (tsdf, hyperparameter, feature head): the random initialisation of each is the one
+        # the model had before the mask branch became one head, so a seed gives the same model
+        ret["tsdf_head"] = TSDFMaskHead(cfg, pooled)
+        if ls.CHAN_VESE_ON:
+            ret["hyperparameter_head"] = build_hyperparameter_head(cfg, pooled)
+            ret["feature_head"] = build_chan_vese_feature_head(cfg, pooled, feature_shapes=feature_shapes)
+            ret["refinement"] = ChanVeseRefinement(
+                num_iterations=ls.NUM_ITERATIONS,
+                min_eps=ls.MIN_EPS,
+                gradient_stabilizer=ls.GRADIENT_STABILIZER,
+                normalize_data_term=ls.NORMALIZE_DATA_TERM,
+                region_means_gradient=ls.REGION_MEANS_GRADIENT,
+            )
+        ret.update(
+            resolution=ls.RESOLUTION,
+            truncation_ratio=ls.TRUNCATION / ls.RESOLUTION,
+            detach_phi0=ls.DETACH_PHI0,
+            loss_weight_initial=ls.LOSS_WEIGHT_INITIAL,
+            loss_weight_final=ls.LOSS_WEIGHT_FINAL,
+            loss_heaviside_eps=ls.LOSS_HEAVISIDE_EPS,
+            loss_saturate_l1=ls.LOSS_SATURATE_L1,
+            inference_heaviside_eps=ls.INFERENCE_HEAVISIDE_EPS,
+            inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
+        )
+        return ret
+
+    @property
+    def num_iterations(self):
+        """N, the number of Chan-Vese steps (0 without the refinement)."""
+        return 0 if self.refinement is None else self.refinement.num_iterations
+
+    @property
+    def uses_image_features(self):
+        """True when the feature head reads image-level features (an FPN level, ``features["image"]``)."""
+        return getattr(self.feature_head, "uses_image_features", False)
+
+    @property
+    def required_features(self):
+        """The names the head reads from the feature dict: the pooled levels, plus the feature head's
+        ``required_features`` (e.g. ``["p2", "image"]``) when it uses image-level features."""
+        names = list(self.in_features)
+        if self.uses_image_features:
+            names += [f for f in self.feature_head.required_features if f not in names]
+        return names
+
+    def truncation(self, side):
+        """The TSDF truncation in pixels at a grid of ``side`` pixels."""
+        return self.truncation_ratio * side
+
+    def levelset_forward(self, x, instances, features=None, boxes=None):
+        """Run the TSDF, hyperparameter and feature heads and the refinement on pooled RoI features ``x``
+        ``(R, C, s, s)``. ``features`` (image-level dict) and ``boxes`` (RoI ``Boxes`` per image) are needed by a
+        feature head with ``uses_image_features``.
+
+        Returns ``(phi0_small, phi0, phis, hparams)``: φ0 at the TSDF head's side ``(R, 1, 28, 28)``, φ0 upsampled
+        to ``(R, 1, S, S)``, the list [φ1 … φN] (empty without Chan-Vese) and ``(R, 2N + 3)`` hyperparameters
+        (None without Chan-Vese).
+        """
+        phi0_small = select_class_channel(self.tsdf_head.layers(x), instances)
+        phi0 = upsample_tsdf(phi0_small, self.resolution)
+        if self.refinement is None:
+            return phi0_small, phi0, [], None
+        hparams = self.hyperparameter_head(x)
+        if self.uses_image_features:
+            if features is None or boxes is None:
+                raise ValueError(f"{type(self.feature_head).__name__} needs the image-level features and RoI boxes: "
+                                 "build this head with the backbone's feature shapes (LevelSetROIHeads does) so "
+                                 "that it is called with the feature dict")
+            embedding = self.feature_head(x, features, boxes)
+        else:
+            embedding = self.feature_head(x)
+        phis = self.refinement(phi0.detach() if self.detach_phi0 else phi0, embedding, hparams)
+        return phi0_small, phi0, phis, hparams
+
+    def forward(self, features, instances):
+        """``features``: image-level feature dict or pooled ``(R, C, s, s)`` RoI features; ``instances``: the
+        foreground proposals (training) or the detections (inference) per image."""
+        boxes = [i.proposal_boxes if self.training else i.pred_boxes for i in instances]
+        if isinstance(features, dict):
+            if self.pooler is None:
+                raise ValueError("LevelSetMaskHead was built for pooled RoI features but got a feature dict")
+            missing = [f for f in self.required_features if f not in features]
+            if missing:
+                raise ValueError(f"LevelSetMaskHead needs the features {missing} (has {sorted(features)}); "
+                                 "'image' is added by LevelSetROIHeads.forward and LevelSetRCNN.inference")
+            x = self.pooler([features[f] for f in self.in_features], boxes)
+            phi0_small, phi0, phis, hparams = self.levelset_forward(x, instances, features, boxes)
+        else:
+            phi0_small, phi0, phis, hparams = self.levelset_forward(features, instances)
+        if self.training:
+            return levelset_mask_losses(
+                phi0_small, phis, instances, truncation_ratio=self.truncation_ratio, weight_initial=self.loss_weight_initial, weight_final=self.loss_weight_final,
+                heaviside_eps=self.loss_heaviside_eps, saturate_l1=self.loss_saturate_l1,
+            )
+        return levelset_mask_inference(
+            phi0, phis, hparams, instances, heaviside_eps=self.inference_heaviside_eps,
+            initial_masks=self.inference_initial_masks, levelsets=self.inference_levelsets,
+        )

@@ -1,0 +1,86 @@
+"""The benchmark's report: one Markdown table per part, with the ratios LevelSet / Mask R-CNN and their targets
+(the format docs/BENCHMARKS.md quotes)."""
+import datetime
+
+import torch
+
+__all__ = ["fmt_table"]
+
+
+def fmt_table(results, args):
+    """The Markdown report of :func:`levelset_rcnn.utils.benchmark.run.run_benchmark`'s ``results`` (``args``: its
+    options: repeats, warm-up, detections)."""
+    lines = []
+    add = lines.append
+    add(f"# LevelSet R-CNN vs Mask R-CNN benchmark ({datetime.date.today().isoformat()})")
+    add("")
+    add(f"device: {results['device']}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+        f"repeats {args.repeats} (median), warm-up {args.warmup}; interleaved")
+    add(f"command: {results['command']}")
+    if results.get("shared_parameters"):
+        add(f"same init: {results['shared_parameters']}")
+    add("")
+    if "inference" in results:
+        add("| inference per image | Mask R-CNN | LevelSet R-CNN | ratio | target |")
+        add("|---|---|---|---|---|")
+        for r in results["inference"]:
+            add(f"| {r['size']}, mask branch on {r['detections']} RoIs ({r['pasted']} non-empty pasted) | "
+                f"{r['maskrcnn_s'] * 1e3:.0f} ms | "
+                f"{r['levelset_s'] * 1e3:.0f} ms | **{r['ratio']:.3f}** | ≤ 1.15 |")
+        add("")
+    if "training" in results:
+        r = results["training"]
+        add("| training iteration (fwd + bwd) | Mask R-CNN | LevelSet R-CNN | ratio | target |")
+        add("|---|---|---|---|---|")
+        add(f"| {r['size']}, 1 image, {r['positive_rois']} positive RoIs | {r['maskrcnn_s'] * 1e3:.0f} ms | "
+            f"{r['levelset_s'] * 1e3:.0f} ms | **{r['ratio']:.3f}** | ≤ 1.25 |")
+        if "memory" in results:
+            m = results["memory"]
+            kind = "max allocated" if results["device"].startswith("cuda") else "peak RSS"
+            add(f"| peak memory ({kind}, fresh process) | {m['maskrcnn']['peak_mib']:.0f} MiB | "
+                f"{m['levelset']['peak_mib']:.0f} MiB | **{m['ratio_peak']:.3f}** | ≤ 1.3 |")
+            add(f"| peak memory above the built model | {m['maskrcnn']['above_model_mib']:.0f} MiB | "
+                f"{m['levelset']['above_model_mib']:.0f} MiB | {m['ratio_above_model']:.3f} | |")
+        add("")
+    if "chan_vese" in results:
+        c = results["chan_vese"]
+        mem = c["memory"]
+        add(f"| Chan-Vese module, N = {c['iterations']}, C = {c['channels']}, {c['side']}×{c['side']}, "
+            f"{c['rois']} RoIs | reference (Eqs. 7–9 direct) | fast path | reference / fast |")
+        add("|---|---|---|---|")
+        add(f"| forward per RoI | {c['reference_fwd_ms_per_roi']:.2f} ms | {c['fast_fwd_ms_per_roi']:.2f} ms | "
+            f"{c['speedup_fwd']:.2f}× |")
+        add(f"| forward + backward per RoI | {c['reference_fwdbwd_ms_per_roi']:.2f} ms | "
+            f"{c['fast_fwdbwd_ms_per_roi']:.2f} ms | {c['speedup_fwdbwd']:.2f}× |")
+        add(f"| saved for backward per RoI (incl. F = {c['F_mib_per_roi']:.2f} MiB) | "
+            f"{mem['reference']['saved_mib_per_roi']:.2f} MiB | {mem['fast']['saved_mib_per_roi']:.2f} MiB | "
+            f"{mem['reference']['saved_mib_per_roi'] / mem['fast']['saved_mib_per_roi']:.1f}× |")
+        add(f"| saved for backward per RoI, without F | {mem['reference']['saved_mib_per_roi_without_F']:.2f} MiB | "
+            f"{mem['fast']['saved_mib_per_roi_without_F']:.2f} MiB | "
+            f"{mem['reference']['saved_mib_per_roi_without_F'] / mem['fast']['saved_mib_per_roi_without_F']:.1f}× |")
+        add(f"| one read of F (`F.sum()`) per RoI | {c['read_F_ms_per_roi']:.3f} ms | | |")
+        add(f"| fast: one iteration / one read of F (target ≤ ~3) | forward **{c['fast_fwd_iter_over_read_F']:.2f}** | "
+            f"fwd + bwd {c['fast_fwdbwd_iter_over_read_F']:.2f} | |")
+        add("")
+    if "modules" in results:
+        m = results["modules"]
+        add(f"| LevelSet R-CNN inference at {m['size']}: {m['box_head_rois']} proposals, {args.detections} "
+            "RoIs in the mask branch | seconds | share |")
+        add("|---|---|---|")
+        for label, value in m["parts_s"].items():
+            add(f"| {label} | {value:.3f} | {value / m['total_s'] * 100:.1f} % |")
+        rest = m["total_s"] - sum(m["parts_s"].values())
+        add(f"| rest (pooling, post-processing, pasting) | {rest:.3f} | {rest / m['total_s'] * 100:.1f} % |")
+        add(f"| total | {m['total_s']:.3f} | |")
+        add("")
+    if "tsdf" in results:
+        t = results["tsdf"]
+        add("| targets per training image | Mask R-CNN (28×28 crops) | LevelSet R-CNN (TSDF 112 + 28) | "
+            "share of the LevelSet training iteration |")
+        add("|---|---|---|---|")
+        share = ""
+        if "training" in results:
+            share = f"{t['tsdf_ms'] / (results['training']['levelset_s'] * 1e3) * 100:.1f} %"
+        add(f"| {t['positive_rois']} positive RoIs | {t['maskrcnn_crops_ms']:.1f} ms | {t['tsdf_ms']:.1f} ms | {share} |")
+        add("")
+    return "\n".join(lines)
