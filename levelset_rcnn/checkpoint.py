@@ -96,7 +96,7 @@ def upgrade_mask_branch_keys(state_dict, prefix="roi_heads."):
     """
     first = dict((new, old) for old, new in upgrade_tsdf_predictor_keys(state_dict, prefix))
     head = prefix + "mask_head."
-    if any(k.startswith(head + OLD_TSDF_PREDICTOR[len("mask_head."):]) for k in state_dict):
+    if any(k.startswith(prefix + OLD_TSDF_PREDICTOR) for k in state_dict):
         raise mask_predictor_refusal(head)
     renamed = []
     for key in list(state_dict):

@@ -24,7 +24,22 @@ from .pretrained import (
     register_handler,
 )
 
-__all__ = [k for k in globals().keys() if not k.startswith("_")] + ["register_efficientnet_lite"]
+__all__ = [
+    "add_efficientnet_lite_config",
+    "VARIANTS",
+    "EfficientNetLite",
+    "EfficientNetLiteClassifier",
+    "block_table",
+    "build_efficientnet_lite_backbone",
+    "build_efficientnet_lite_fpn_backbone",
+    "EFFICIENTNET_LITE_PREFIX",
+    "EfficientNetLiteHandler",
+    "convert_efficientnet_lite_weights",
+    "imagenet_weights_file",
+    "load_imagenet_state_dict",
+    "register_handler",
+    "register_efficientnet_lite",
+]
 
 
 def register_efficientnet_lite():

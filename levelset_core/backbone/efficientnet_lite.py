@@ -29,7 +29,6 @@ statistics never change).
 import math
 from typing import List, NamedTuple, Sequence
 
-import torch
 import torch.nn.functional as F
 from detectron2.layers import Conv2d, FrozenBatchNorm2d, ShapeSpec, get_norm
 from detectron2.modeling import Backbone

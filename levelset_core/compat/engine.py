@@ -6,9 +6,11 @@ for CPU processes.
 * :func:`create_local_process_group`: detectron2 main has ``comm.create_local_process_group``; v0.6 has only the
   ``comm._LOCAL_PROCESS_GROUP`` global that its ``launch`` fills;
 * :func:`create_ddp_model`: detectron2's (both versions) always passes ``device_ids = [local rank]``, which
-  DistributedDataParallel rejects for a CPU model;
-* :func:`launch_supports_cpu`: v0.6's ``detectron2.engine.launch`` asserts CUDA in every worker and hard-codes
-  NCCL; main's falls back to gloo without a GPU, but cannot be asked for gloo with one.
+  DistributedDataParallel rejects for a CPU model.
+
+(``detectron2.engine.launch`` cannot start gloo CPU workers on every version — v0.6 asserts CUDA in every worker
+and hard-codes NCCL — so :func:`levelset_core.engine.launch` starts them itself on both, with
+:func:`create_local_process_group`.)
 """
 from detectron2.utils import comm
 

@@ -4,12 +4,10 @@ The trainer is :class:`levelset_rcnn.engine.trainer.Trainer`; the device-agnosti
 eval-only helpers are :mod:`levelset_core.engine`'s (re-exported here).
 """
 from detectron2.engine import default_argument_parser, default_setup
-from levelset_core.engine.cli import add_eval_only_arguments, check_eval_only_weights
-from levelset_core.engine.cli import load_eval_weights as _load_eval_weights
+from levelset_core.engine.cli import add_eval_only_arguments, check_eval_only_weights, load_eval_weights
 from levelset_core.engine.config import build_config
 from levelset_core.engine.trainer import CPUAMPTrainer, DeviceAgnosticTrainer, build_step_trainer, create_ddp_model
 
-from ..checkpoint import LevelSetCheckpointer
 from ..config import add_levelset_rcnn_config
 from .trainer import Trainer, check_dataset_classes
 
@@ -39,12 +37,6 @@ def argument_parser(epilog=None):
     )
     add_eval_only_arguments(parser)
     return parser
-
-
-def load_eval_weights(cfg, model, args):
-    """``--eval-only``: check the weights are given and load them with
-    :class:`levelset_rcnn.checkpoint.LevelSetCheckpointer` (:func:`levelset_core.engine.load_eval_weights`)."""
-    return _load_eval_weights(cfg, model, args, checkpointer_class=LevelSetCheckpointer)
 
 
 def register_dataset_folders(specs):

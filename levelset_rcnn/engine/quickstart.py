@@ -1,6 +1,5 @@
 """The main job: train LevelSet R-CNN on the built-in generated dataset on the CPU, evaluate, draw results."""
 import json
-import logging
 import os
 import time
 

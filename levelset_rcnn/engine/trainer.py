@@ -1,14 +1,11 @@
-"""LevelSet R-CNN's Trainer: :class:`levelset_core.engine.DeviceAgnosticTrainer` with LevelSet R-CNN's checkpointer,
-evaluators, config validation, dataset class check and test-time augmentation."""
+"""LevelSet R-CNN's Trainer: :class:`levelset_core.engine.DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators,
+config validation, dataset class check and test-time augmentation."""
 import logging
 import os
 from collections import OrderedDict
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from levelset_core.engine.trainer import DeviceAgnosticTrainer
-
-from ..checkpoint import LevelSetCheckpointer
-from ..data.mapper import LevelSetDatasetMapper
 
 __all__ = ["Trainer", "check_dataset_classes"]
 
@@ -30,11 +27,9 @@ def check_dataset_classes(dataset_names, num_classes):
 
 
 class Trainer(DeviceAgnosticTrainer):
-    """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators and a dataset class check; checkpoints are
-    read by :class:`levelset_rcnn.checkpoint.LevelSetCheckpointer`."""
-
-    checkpointer_class = LevelSetCheckpointer
-    dataset_mapper_class = LevelSetDatasetMapper
+    """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators and a dataset class check. Its checkpointer
+    and dataset mapper are the base class's (``LevelSetCheckpointer`` is ``SafeCheckpointer``; older key layouts are
+    upgraded by the model's ``LevelSetROIHeads`` when the state dict loads)."""
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

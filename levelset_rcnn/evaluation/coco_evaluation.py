@@ -19,7 +19,7 @@ import os
 from collections import OrderedDict
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.evaluation import CityscapesInstanceEvaluator, COCOEvaluator
+from detectron2.evaluation import COCOEvaluator
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.layers import paste_masks_in_image
 from detectron2.structures import Boxes, Instances
@@ -210,7 +210,7 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
     """
     from detectron2.evaluation import DatasetEvaluators
 
-    from .cityscapes_evaluation import CityscapesInstanceEvaluator as LevelSetCityscapesInstanceEvaluator
+    from .cityscapes_evaluation import CityscapesInstanceEvaluator
 
     if output_folder is None:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
@@ -220,7 +220,7 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
     if evaluator_type == "lvis":
         main = LevelSetLVISEvaluator(dataset_name, tasks, True, output_folder)
     elif evaluator_type == "cityscapes_instance":
-        main = LevelSetCityscapesInstanceEvaluator(dataset_name)
+        main = CityscapesInstanceEvaluator(dataset_name)
     elif evaluator_type == "coco" or hasattr(metadata, "json_file"):
         main = LevelSetCOCOEvaluator(dataset_name, tasks, True, output_folder)
     else:

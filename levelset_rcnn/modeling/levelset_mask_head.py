@@ -269,7 +269,8 @@ class LevelSetMaskHead(nn.Module):
             phi0_small, phi0, phis, hparams = self.levelset_forward(features, instances)
         if self.training:
             return levelset_mask_losses(
-                phi0_small, phis, instances, truncation_ratio=self.truncation_ratio, weight_initial=self.loss_weight_initial, weight_final=self.loss_weight_final,
+                phi0_small, phis, instances, truncation_ratio=self.truncation_ratio,
+                weight_initial=self.loss_weight_initial, weight_final=self.loss_weight_final,
                 heaviside_eps=self.loss_heaviside_eps, saturate_l1=self.loss_saturate_l1,
             )
         return levelset_mask_inference(

@@ -41,13 +41,6 @@ class LevelSetROIHeads(StandardROIHeads):
         self._register_load_state_dict_pre_hook(self._upgrade_old_checkpoint, with_module=True)
 
     @classmethod
-    def from_config(cls, cfg, input_shape):
-        from ..config import validate_levelset_config
-
-        validate_levelset_config(cfg)
-        return super().from_config(cfg, input_shape)
-
-    @classmethod
     def _init_mask_head(cls, cfg, input_shape):
         if not cfg.MODEL.MASK_ON:
             return {}

@@ -12,7 +12,6 @@ import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, PolygonMasks
-from detectron2.utils.events import EventStorage
 
 from levelset_rcnn.config import add_levelset_rcnn_config
 from levelset_rcnn.engine.defaults import setup_cfg

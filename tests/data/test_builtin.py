@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 import levelset_rcnn  # noqa: F401  (before any detectron2 import)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_helpers import SMALL_MODEL_OPTS, checked_train_step
+from model_helpers import SMALL_MODEL_OPTS
 
 import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
 from detectron2.modeling import build_model

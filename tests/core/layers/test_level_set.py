@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from levelset_core.layers import (
-    at_least_float32,
     chan_vese_energy,
     curvature,
     dirac,

@@ -96,8 +96,7 @@ class AuxLossesHeadMixin:
             self.num_all_ignore_batches += 1
             logger.warning("A training batch has only ignore labels (%d): loss_sem_seg = 0 for it (%d such batches "
                            "so far)", self.ignore_value, self.num_all_ignore_batches)
-            # zero, but every parameter keeps a gradient (DDP)
-            losses = {"loss_sem_seg": self._upsample(predictions).sum() * 0.0 * self.loss_weight}
+            losses = {"loss_sem_seg": predictions.sum() * 0.0}  # zero, but every parameter keeps a gradient (DDP)
         else:
             losses = super().losses(predictions, targets)
         if len(self.aux_losses.losses):

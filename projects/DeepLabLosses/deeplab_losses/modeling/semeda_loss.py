@@ -4,7 +4,6 @@
 import os
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from levelset_core.layers.level_set import at_least_float32, float32
