@@ -8,8 +8,9 @@ __all__ = ["add_deeplab_losses_config", "EXTRA_LOSS_NAMES"]
 #: The auxiliary losses a head can add to the cross-entropy (``MODEL.DEEPLAB_LOSSES.EXTRA``).
 EXTRA_LOSS_NAMES = ("level_set", "semeda", "sobel")
 
-# The Level Set loss paper trains DeepLab-ResNet101 with 321x321 crops and lambda = 4e-4 (its sections 4.2, 4.6).
-PAPER_CROP_AREA = 321 * 321
+# The Level Set loss paper trains DeepLab-ResNet101 (DeepLab v2, output stride 8) with 321x321 crops and
+# lambda = 4e-4 (its sections 4.2, 4.6): its energy is a sum over the 41x41 output grid (see LevelSetLoss).
+PAPER_GRID_AREA = 41 * 41
 
 
 def add_deeplab_losses_config(cfg):
@@ -26,17 +27,23 @@ def add_deeplab_losses_config(cfg):
       - ``WEIGHT`` (λ of Eq. 8, default 4e-4 as in the paper's section 4.6),
       - ``EPSILON`` (ε of Eq. 6, default 1/20),
       - ``HEAVISIDE``: ``"tanh"`` (H*, Eq. 6, default), ``"arctan"`` (AHF of Chan-Vese) or ``"hard"`` (HF, Eq. 2),
+      - ``GRID``: where the energy is computed: ``"logits"`` (default: the head's output grid, labels taken at
+        each cell's centre, as DeepLab v2 trains the paper's network) or ``"labels"`` (logits upsampled to the
+        label grid),
       - ``NORMALIZATION``: ``"per_pixel"`` (default): each image's energy is divided by its number of valid
-        pixels and multiplied by ``REFERENCE_AREA``, then averaged over the images of the batch, so that at the
-        paper's crop (321x321, no ignored pixel) the loss is exactly the paper's summed energy and λ keeps
-        the paper's balance at any crop size; ``"sum"``: the paper's raw sum over pixels, averaged over images.
-      - ``REFERENCE_AREA``: pixels of the paper's crop (321² = 103041).
+        pixels and multiplied by ``REFERENCE_AREA``, then averaged over the images of the batch, so that on the
+        paper's grid (41x41, no ignored pixel) the loss is exactly the paper's summed energy and λ keeps
+        the paper's balance at any crop size and grid; ``"sum"``: the raw sum over the grid's pixels.
+      - ``REFERENCE_AREA``: pixels of the paper's grid (41² = 1681: DeepLab-ResNet101's output for a 321² crop;
+        321² was this project's value before 2026-12-05, 61x the paper's scale; see the project README, CamVid).
     * ``MODEL.SEMEDA``: Chen et al. Eqs. 4-6.
 
       - ``WEIGHTS``: checkpoint of the pre-trained edge network g (``tools/pretrain_semeda.py``); training with
         ``"semeda"`` refuses to start without it (or with one of another class count),
       - ``LAYER_WEIGHTS``: λ_1, λ_2, λ_3 of Eq. 4 (default 4, 2, 0: the paper's best Cityscapes row, Table 1),
-      - ``CHANNELS``: hidden channels of g (16, 32; the last layer has 2), ``KERNEL_SIZE``: 3.
+      - ``CHANNELS``: hidden channels of g (16, 32; the last layer has 2), ``KERNEL_SIZE``: 3,
+      - ``GRID``: ``"labels"`` (default: g sees the logits upsampled to the label grid, the resolution it was
+        pre-trained on and the paper's 321x321 crops) or ``"logits"`` (the head's grid, labels brought down).
     * ``MODEL.SOBEL_LOSS.WEIGHT``: λ_1 of the paper's Sobel baseline (default 4, its best Sobel row).
     * ``SEMEDA_PRETRAIN``: pre-training of g (Algorithm 1, first loop) on ``DATASETS.TRAIN``'s label maps.
     * ``TEST.BOUNDARY_EVAL``: :class:`deeplab_losses.evaluation.BoundarySemSegEvaluator` settings.
@@ -61,13 +68,15 @@ def add_deeplab_losses_config(cfg):
     cfg.MODEL.LEVEL_SET_LOSS.EPSILON = 1.0 / 20.0
     cfg.MODEL.LEVEL_SET_LOSS.HEAVISIDE = "tanh"
     cfg.MODEL.LEVEL_SET_LOSS.NORMALIZATION = "per_pixel"
-    cfg.MODEL.LEVEL_SET_LOSS.REFERENCE_AREA = float(PAPER_CROP_AREA)
+    cfg.MODEL.LEVEL_SET_LOSS.REFERENCE_AREA = float(PAPER_GRID_AREA)
+    cfg.MODEL.LEVEL_SET_LOSS.GRID = "logits"
 
     cfg.MODEL.SEMEDA = CN()
     cfg.MODEL.SEMEDA.WEIGHTS = ""
     cfg.MODEL.SEMEDA.LAYER_WEIGHTS = [4.0, 2.0, 0.0]
     cfg.MODEL.SEMEDA.CHANNELS = [16, 32]
     cfg.MODEL.SEMEDA.KERNEL_SIZE = 3
+    cfg.MODEL.SEMEDA.GRID = "labels"
 
     cfg.MODEL.SOBEL_LOSS = CN()
     cfg.MODEL.SOBEL_LOSS.WEIGHT = 4.0

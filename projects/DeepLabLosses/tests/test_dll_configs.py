@@ -96,3 +96,19 @@ def test_unknown_extra_loss_is_a_clear_error():
     config = os.path.join(PROJECT_ROOT, "configs/quickstart/deeplab_v3_plus_shapes_ce.yaml")
     with pytest.raises(ValueError, match="unknown loss"):
         build_model(setup_cfg(config, SHRINK + ["MODEL.DEEPLAB_LOSSES.EXTRA", "['dice']"]))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("MODEL.LEVEL_SET_LOSS.GRID", "pixels", "MODEL.LEVEL_SET_LOSS.GRID = 'pixels'"),
+    ("MODEL.LEVEL_SET_LOSS.WEIGHT", "-0.0004", "MODEL.LEVEL_SET_LOSS.WEIGHT must be finite and >= 0"),
+])
+def test_bad_level_set_keys_are_clear_errors(key, value, message):
+    config = os.path.join(PROJECT_ROOT, "configs/quickstart/deeplab_v3_plus_shapes_ls.yaml")
+    with pytest.raises(ValueError, match=message):
+        build_model(setup_cfg(config, SHRINK + [key, value]))
+
+
+def test_bad_semeda_grid_is_a_clear_error(g_checkpoints):
+    config = os.path.join(PROJECT_ROOT, "configs/quickstart/deeplab_v3_plus_shapes_semeda.yaml")
+    with pytest.raises(ValueError, match="MODEL.SEMEDA.GRID = 'pixels'"):
+        build_model(setup_cfg(config, SHRINK + ["MODEL.SEMEDA.WEIGHTS", g_checkpoints[5], "MODEL.SEMEDA.GRID", "pixels"]))

@@ -94,6 +94,27 @@ def test_checkpoint_roundtrip_and_refusals(tmp_path, trained_g):
         load_semeda_net(str(tmp_path / "other.pth"), 5)
     with pytest.raises(RuntimeError, match="untrained"):
         SemedaLoss(SemedaNet(5))(torch.randn(1, 5, 8, 8), torch.zeros(1, 8, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="MODEL.SEMEDA.GRID = 'image'"):
+        SemedaLoss(net, grid="image")
+    with pytest.raises(ValueError, match="LAYER_WEIGHTS must be finite and >= 0"):
+        SemedaLoss(net, (4.0, -2.0, 0.0))
+
+
+def test_grid_chooses_what_g_sees(trained_g):
+    """GRID "labels" (default): g sees the upsampled logits at the label resolution; "logits": the head's grid with
+    the centre-sampled labels. Both through the aux-loss module, as the head calls it."""
+    from deeplab_losses.modeling import DeepLabAuxLosses
+    from deeplab_losses.modeling.targets import labels_on_grid
+
+    net, _ = trained_g
+    labels = torch.zeros(1, 32, 32, dtype=torch.long)
+    labels[0, 8:24, 8:20] = 2
+    logits = torch.randn(1, 5, 8, 8)
+    up = lambda x: torch.nn.functional.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)  # noqa
+    for grid, expected in (("labels", SemedaLoss(net)(up(logits), labels)),
+                           ("logits", SemedaLoss(net)(logits, labels_on_grid(labels, (8, 8))))):
+        out = DeepLabAuxLosses({"semeda": SemedaLoss(net, grid=grid)})(logits, labels, up)
+        assert torch.allclose(out["loss_semeda"], expected), grid
 
 
 @pytest.mark.parametrize("case", ["all_ignore", "single_class", "absent_class"])

@@ -11,6 +11,7 @@ from ..config import EXTRA_LOSS_NAMES
 from .level_set_loss import LevelSetLoss
 from .semeda_loss import SemedaLoss
 from .sobel_loss import SobelEdgeLoss
+from .targets import labels_on_grid
 
 __all__ = ["DeepLabAuxLosses", "build_aux_losses", "set_class_weights", "AuxLossesHeadMixin"]
 
@@ -26,9 +27,28 @@ class DeepLabAuxLosses(nn.Module):
         super().__init__()
         self.losses = nn.ModuleDict(losses or {})
 
-    def forward(self, logits, targets):
-        """logits ``(N, C, H, W)`` upsampled to the ``(N, H, W)`` targets."""
-        return {f"loss_{name}": loss(logits, targets) for name, loss in self.losses.items()}
+    def forward(self, predictions, targets, upsample):
+        """Each loss on its own grid (its ``grid`` attribute, :data:`~.targets.LOSS_GRIDS`; ``"labels"`` if it has none).
+
+        Args:
+            predictions: ``(N, C, h, w)`` logits on the head's output grid.
+            targets: ``(N, H, W)`` labels at the input resolution.
+            upsample: callable taking ``predictions`` to ``(N, C, H, W)`` (the head's own upsampling).
+        Returns:
+            ``{"loss_<name>": scalar}``. The upsampled logits and the coarse labels are each computed at most once.
+        """
+        upsampled, coarse = None, None
+        out = {}
+        for name, loss in self.losses.items():
+            if getattr(loss, "grid", "labels") == "logits":
+                if coarse is None:
+                    coarse = labels_on_grid(targets, predictions.shape[-2:])
+                out[f"loss_{name}"] = loss(predictions, coarse)
+            else:
+                if upsampled is None:
+                    upsampled = upsample(predictions)
+                out[f"loss_{name}"] = loss(upsampled, targets)
+        return out
 
     def check_ready(self):
         """Raise if a loss cannot train (an untrained SEMEDA g)."""
@@ -74,8 +94,8 @@ def set_class_weights(loss, class_weights, num_classes):
 
 class AuxLossesHeadMixin:
     """Extends a DeepLab head's ``losses()``: detectron2's (the head's own cross-entropy, ``loss_sem_seg``) plus
-    ``self.aux_losses``, which see the logits upsampled to the target resolution as detectron2's ``losses()``
-    upsamples them (bilinear, ``common_stride``).
+    ``self.aux_losses``, each on its own grid: the head's logits with the labels brought down to them, or the
+    logits upsampled to the labels as detectron2's ``losses()`` upsamples them (bilinear, ``common_stride``).
 
     A batch whose pixels are all ``ignore_value`` (e.g. an image labelled void only) has no pixel to average the
     cross-entropy over (0/0 = NaN, which stops training): its ``loss_sem_seg`` is 0 (still in the graph), and
@@ -100,5 +120,5 @@ class AuxLossesHeadMixin:
         else:
             losses = super().losses(predictions, targets)
         if len(self.aux_losses.losses):
-            losses.update(self.aux_losses(self._upsample(predictions), targets))
+            losses.update(self.aux_losses(predictions, targets, self._upsample))
         return losses

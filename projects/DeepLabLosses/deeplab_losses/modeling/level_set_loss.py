@@ -4,12 +4,14 @@ All level-set math (the Heaviside H* of Eq. 6, the region means of Eq. 5, the en
 one implementation in :mod:`levelset_core.layers.level_set` (``chan_vese_energy`` with the ground truth as the
 "image" and μ = 0, ν = 0, λ1 = λ2 = 1, as section 3.2 sets them).
 """
+import math
+
 import torch
 from torch import nn
 
 from levelset_core.layers.level_set import HEAVISIDE_KINDS, at_least_float32, chan_vese_energy, float32
 
-from .targets import one_hot_targets
+from .targets import check_loss_grid, one_hot_targets
 
 __all__ = ["level_set_energy", "LevelSetLoss", "LEVEL_SET_NORMALIZATIONS"]
 
@@ -68,20 +70,31 @@ def level_set_energy(probs, targets, ignore_value, eps=1.0 / 20.0, kind="tanh"):
 class LevelSetLoss(nn.Module):
     """λ · E_LS of Eq. 8, to be added to the cross-entropy.
 
-    Normalisation (``normalization``):
+    **Which grid the paper's energy lives on** (``grid``, ``MODEL.LEVEL_SET_LOSS.GRID``). Eq. 4 integrates over Ω,
+    "the entire domain of G_l", and Eq. 8 adds λ·E_LS to the network's cross-entropy. The paper's λ = 4·10⁻⁴
+    (section 4.6) is given for DeepLab-ResNet101 trained on 321×321 crops (section 4.2), i.e. DeepLab v2, whose
+    training losses live on its 41×41 output grid (output stride 8: (321 − 1)/8 + 1 = 41) with the labels shrunk
+    to it, and whose Caffe and PyTorch releases never upsample the logits for the loss. The paper names no other
+    grid and shows no upsampling in its Fig. 2, so we read Ω as that output grid: E_LS is a sum over 41² = 1681
+    pixels there, not over 321² (a factor 61 apart). ``"logits"`` (default) computes the energy on this head's
+    output grid, the labels brought down to it by :func:`~.targets.labels_on_grid` (the label at each cell's
+    centre); ``"labels"`` computes it on the logits upsampled to the label grid (what this project did before;
+    sharper at thin structures, 16× more pixels at stride 4).
 
-    * ``"per_pixel"`` (default): loss = λ · mean_n( A_ref · E_n / |valid pixels of image n| ). E_n / |valid| is
-      the energy per pixel; multiplying by the reference area A_ref = 321² (the paper's DeepLab-ResNet101 crop,
-      its section 4.2) makes the loss equal to the paper's summed energy at the paper's crop, so the paper's
-      λ = 4·10⁻⁴ (section 4.6) keeps the paper's CE / LS balance at any crop size, and images with many
-      ignored pixels are not down-weighted.
-    * ``"sum"``: loss = λ · mean_n(E_n), the paper's literal integral over the image (depends on the crop size).
+    **Normalisation** (``normalization``):
+
+    * ``"per_pixel"`` (default): loss = λ · mean_n( A_ref · E_n / |valid pixels of image n| ). E_n / |valid| is the
+      energy per pixel, which does not depend on the grid's resolution (the region terms are area fractions);
+      multiplying by A_ref = 41² (``reference_area``: the pixels of the paper's grid) makes the loss equal to the
+      paper's summed energy on the paper's grid, so the paper's λ keeps the paper's CE / LS balance at any crop
+      size, stride or ``grid``, and images with many ignored pixels are not down-weighted.
+    * ``"sum"``: loss = λ · mean_n(E_n), the literal integral over the chosen grid (depends on crop size and grid).
 
     The mean over images matches a batch-averaged cross-entropy. An image with no valid pixel contributes 0.
     """
 
     def __init__(self, weight=4e-4, eps=1.0 / 20.0, heaviside="tanh", normalization="per_pixel",
-                 reference_area=321.0 * 321.0, ignore_value=255):
+                 reference_area=41.0 * 41.0, ignore_value=255, grid="logits"):
         super().__init__()
         if heaviside not in HEAVISIDE_KINDS:
             raise ValueError(f"MODEL.LEVEL_SET_LOSS.HEAVISIDE = {heaviside!r}; expected one of {HEAVISIDE_KINDS}")
@@ -91,8 +104,8 @@ class LevelSetLoss(nn.Module):
             )
         if not float(eps) > 0:
             raise ValueError(f"MODEL.LEVEL_SET_LOSS.EPSILON must be > 0, got {eps}")
-        if not float(weight) >= 0:
-            raise ValueError(f"MODEL.LEVEL_SET_LOSS.WEIGHT must be >= 0, got {weight}")
+        if not (float(weight) >= 0 and math.isfinite(float(weight))):
+            raise ValueError(f"MODEL.LEVEL_SET_LOSS.WEIGHT must be finite and >= 0, got {weight}")
         if not float(reference_area) > 0:
             raise ValueError(f"MODEL.LEVEL_SET_LOSS.REFERENCE_AREA must be > 0, got {reference_area}")
         self.weight = float(weight)
@@ -101,15 +114,17 @@ class LevelSetLoss(nn.Module):
         self.normalization = normalization
         self.reference_area = float(reference_area)
         self.ignore_value = int(ignore_value)
+        self.grid = check_loss_grid(grid, "MODEL.LEVEL_SET_LOSS.GRID")
 
     @classmethod
     def from_config(cls, cfg):
         c = cfg.MODEL.LEVEL_SET_LOSS
         return cls(weight=c.WEIGHT, eps=c.EPSILON, heaviside=c.HEAVISIDE, normalization=c.NORMALIZATION,
-                   reference_area=c.REFERENCE_AREA, ignore_value=cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE)
+                   reference_area=c.REFERENCE_AREA, ignore_value=cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE, grid=c.GRID)
 
     def forward(self, logits, targets):
-        """logits: ``(N, C, H, W)`` at the resolution of ``targets`` ``(N, H, W)``. Returns a scalar."""
+        """logits: ``(N, C, H, W)`` at the resolution of ``targets`` ``(N, H, W)`` (the caller picks the grid,
+        :class:`~.aux_losses.DeepLabAuxLosses`). Returns a scalar."""
         with float32(logits.device.type):
             probs = torch.softmax(at_least_float32(logits), dim=1)
             energy, valid_pixels = level_set_energy(probs, targets, self.ignore_value, self.eps, self.heaviside)
@@ -121,4 +136,4 @@ class LevelSetLoss(nn.Module):
 
     def extra_repr(self):
         return (f"weight={self.weight}, eps={self.eps}, heaviside={self.heaviside!r}, "
-                f"normalization={self.normalization!r}, reference_area={self.reference_area}")
+                f"normalization={self.normalization!r}, reference_area={self.reference_area}, grid={self.grid!r}")

@@ -1,6 +1,7 @@
 """The SEMEDA loss of Chen et al., "SEMEDA: Enhancing Segmentation Precision with Semantic Edge Aware Loss"
 (Pattern Recognition 2020): the edge network g (section 3.4), its checkpoints, and the loss of Eqs. 4-6.
 """
+import math
 import os
 
 import torch
@@ -8,7 +9,7 @@ from torch import nn
 
 from levelset_core.layers.level_set import at_least_float32, float32
 
-from .targets import one_hot_targets
+from .targets import check_loss_grid, one_hot_targets
 
 __all__ = ["SemedaNet", "SemedaLoss", "save_semeda_checkpoint", "load_semeda_net", "SEMEDA_CHECKPOINT_FORMAT"]
 
@@ -145,14 +146,20 @@ class SemedaLoss(nn.Module):
     ``nn.L1Loss`` computes a perceptual loss), which makes the paper's λ of order 1 meaningful. Ignored pixels:
     both inputs are zero vectors there (g sees the same void on both sides) and they are left out of the mean.
     Layers with λ_l = 0 are not evaluated.
+
+    Grid (``grid``, ``MODEL.SEMEDA.GRID``): ``"labels"`` (default) feeds g the softmax of the logits upsampled to
+    the label grid, the resolution g was pre-trained on and the one the paper feeds it ("321×321 random crops",
+    section 4.2); ``"logits"`` feeds g the head's output grid with the labels brought down to it (cheaper; g then
+    sees edges at a coarser scale than in pre-training).
     """
 
-    def __init__(self, net, layer_weights=(4.0, 2.0, 0.0), ignore_value=255, weights_path=""):
+    def __init__(self, net, layer_weights=(4.0, 2.0, 0.0), ignore_value=255, weights_path="", grid="labels"):
         super().__init__()
         if len(layer_weights) != 3:
             raise ValueError(f"MODEL.SEMEDA.LAYER_WEIGHTS needs 3 values (λ_1..λ_3), got {list(layer_weights)}")
-        if any(float(x) < 0 for x in layer_weights):
-            raise ValueError(f"MODEL.SEMEDA.LAYER_WEIGHTS must be >= 0, got {list(layer_weights)}")
+        if not all(float(x) >= 0 and math.isfinite(float(x)) for x in layer_weights):
+            raise ValueError(f"MODEL.SEMEDA.LAYER_WEIGHTS must be finite and >= 0, got {list(layer_weights)}")
+        self.grid = check_loss_grid(grid, "MODEL.SEMEDA.GRID")
         self.net = net
         self.net.requires_grad_(False)
         for p in self.net.parameters():
@@ -172,7 +179,7 @@ class SemedaLoss(nn.Module):
             net = load_semeda_net(c.WEIGHTS, num_classes, c.CHANNELS, c.KERNEL_SIZE)
         else:  # inference-only builds may skip g; training refuses (check_ready / forward)
             net = SemedaNet(num_classes, c.CHANNELS, c.KERNEL_SIZE)
-        return cls(net, c.LAYER_WEIGHTS, cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE, c.WEIGHTS)
+        return cls(net, c.LAYER_WEIGHTS, cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE, c.WEIGHTS, grid=c.GRID)
 
     def train(self, mode=True):
         super().train(mode)
@@ -213,4 +220,4 @@ class SemedaLoss(nn.Module):
             return total
 
     def extra_repr(self):
-        return f"layer_weights={self.layer_weights}, weights_path={self.weights_path!r}"
+        return f"layer_weights={self.layer_weights}, weights_path={self.weights_path!r}, grid={self.grid!r}"

@@ -6,7 +6,12 @@ pixels that take no part in any loss term or metric.
 import torch
 import torch.nn.functional as F
 
-__all__ = ["one_hot_targets", "semantic_edges", "check_labels"]
+__all__ = ["one_hot_targets", "semantic_edges", "check_labels", "LOSS_GRIDS", "check_loss_grid", "labels_on_grid"]
+
+#: Where an auxiliary loss is computed (``MODEL.LEVEL_SET_LOSS.GRID``, ``MODEL.SEMEDA.GRID``): ``"logits"`` = the
+#: head's output grid (stride ``COMMON_STRIDE``), labels brought down to it by :func:`labels_on_grid`;
+#: ``"labels"`` = the label grid, logits upsampled to it (bilinear, as detectron2's DeepLab ``losses()`` does).
+LOSS_GRIDS = ("logits", "labels")
 
 # The 8 neighbours (dy, dx) of a pixel.
 _NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
@@ -66,3 +71,34 @@ def semantic_edges(targets, ignore_value):
         nb = padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
         edges |= (nb != float(ignore_value)) & (nb != centre)
     return edges & valid, valid
+
+
+def check_loss_grid(grid, key):
+    """Return ``grid`` if it is one of :data:`LOSS_GRIDS`, else raise ``ValueError`` naming the config ``key``."""
+    if grid not in LOSS_GRIDS:
+        raise ValueError(f"{key} = {grid!r}; expected one of {LOSS_GRIDS}")
+    return grid
+
+
+def labels_on_grid(targets, size):
+    """Label maps brought down to a coarser ``size`` the way DeepLab v2 shrinks its labels to its output grid.
+
+    Each output cell takes the label at its centre (nearest neighbour with half-pixel centres, torch's
+    ``"nearest-exact"``): no label is invented (no averaging across a boundary), the ignore value survives as
+    itself, and on an exact stride s the cell (i, j) reads pixel (s·i + s/2, s·j + s/2). Thin structures narrower
+    than the stride can vanish from the coarse map, as they do in DeepLab v2's training targets.
+
+    Args:
+        targets: ``(N, H, W)`` integer labels.
+        size: ``(h, w)`` of the grid (e.g. the head's logits).
+    Returns:
+        ``(N, h, w)`` labels of the same dtype (``targets`` itself when the size already matches).
+    """
+    if targets.dim() != 3:
+        raise ValueError(f"labels_on_grid: expected an (N, H, W) label map, got shape {tuple(targets.shape)}")
+    h, w = int(size[0]), int(size[1])
+    if tuple(targets.shape[-2:]) == (h, w):
+        return targets
+    # float32 represents every label value exactly (< 2**24); nearest-exact only copies values
+    down = F.interpolate(targets.unsqueeze(1).float(), size=(h, w), mode="nearest-exact")
+    return down.squeeze(1).to(targets.dtype)
