@@ -8,7 +8,8 @@ import re
 from statistics import mean, stdev
 from typing import Dict, List, Sequence, Tuple
 
-__all__ = ["COLUMNS", "PER_CLASS_PREFIXES", "read_run", "summarize_runs", "format_table", "format_per_class_table"]
+__all__ = ["COLUMNS", "PER_CLASS_PREFIXES", "read_run", "summarize_runs", "format_table", "format_per_class_table",
+           "weight_sweep", "plot_weight_sweeps"]
 
 #: (column title, key of the flattened evaluation results)
 COLUMNS: Tuple[Tuple[str, str], ...] = (
@@ -103,3 +104,68 @@ def format_per_class_table(rows, prefix="sem_seg/IoU-", digits=1) -> str:
         cells = [f"{r[prefix + c][0]:.{digits}f}" if prefix + c in r else "–" for c in classes]
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def weight_sweep(points: Dict[float, Sequence[str]], key="sem_seg/mIoU") -> List[Tuple[float, float, float, int]]:
+    """``{λ: [run_dir, ...]}`` -> ``[(λ, mean, std, seeds), ...]`` sorted by λ (std NaN for one seed)."""
+    out = []
+    for weight, dirs in sorted(points.items()):
+        values = [read_run(d)[key] for d in dirs]
+        out.append((float(weight), mean(values), stdev(values) if len(values) > 1 else math.nan, len(values)))
+    return out
+
+
+def plot_weight_sweeps(baseline: Sequence[str], sweeps: Dict[str, Dict[float, Sequence[str]]], path,
+                       keys=(("mIoU", "sem_seg/mIoU"), ("boundary F1 (mBF)", "sem_seg_boundary/mBF")),
+                       baseline_name="CE", title=None):
+    """A PNG of each metric (rows) against λ (log x axis) for each sweep (columns: one loss each, since the losses'
+    λ have different scales), with the baseline's mean ± sample std over seeds as a band.
+
+    Args:
+        baseline: run folders of the baseline (one per seed).
+        sweeps: ``{loss name: {λ: [run_dir, ...]}}``.
+        path: the PNG to write (its folder is created).
+    Returns:
+        ``{(loss name, metric title): [(λ, mean, std, seeds), ...]}`` plus ``{(baseline_name, metric title):
+        (mean, std)}``: the numbers drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not sweeps:
+        raise ValueError("plot_weight_sweeps: no sweep to plot")
+    names = list(sweeps)
+    fig, axes = plt.subplots(len(keys), len(names), figsize=(4.2 * len(names), 3.2 * len(keys)), squeeze=False)
+    drawn = {}
+    for row, (title_k, key) in enumerate(keys):
+        base = [read_run(d)[key] for d in baseline]
+        b_mean, b_std = mean(base), (stdev(base) if len(base) > 1 else 0.0)
+        drawn[(baseline_name, title_k)] = (b_mean, b_std)
+        for col, name in enumerate(names):
+            ax = axes[row][col]
+            series = weight_sweep(sweeps[name], key)
+            drawn[(name, title_k)] = series
+            xs = [p[0] for p in series]
+            ax.axhspan(b_mean - b_std, b_mean + b_std, color="0.85", zorder=0)
+            ax.axhline(b_mean, color="0.4", lw=1, label=f"{baseline_name} ({len(base)} seeds, mean ± std)")
+            ax.errorbar(xs, [p[1] for p in series], yerr=[0.0 if math.isnan(p[2]) else p[2] for p in series],
+                        marker="o", capsize=3, label=name)
+            for x, m, _, n in series:
+                ax.annotate(f"{n}s", (x, m), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            if all(x > 0 for x in xs):
+                ax.set_xscale("log")
+            ax.set_xlabel("λ" if row == len(keys) - 1 else "")
+            ax.set_ylabel(title_k if col == 0 else "")
+            ax.grid(alpha=0.3)
+            if row == 0:
+                ax.set_title(name)
+                ax.legend(fontsize=7, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn

@@ -53,3 +53,31 @@ def test_per_class_table_is_the_mean_over_seeds(tmp_path):
     assert format_per_class_table(rows, "sem_seg_boundary/BF-").splitlines()[2] == "| CE | 5.0 |"
     with pytest.raises(ValueError, match="no per-class results with prefix 'sem_seg/F1-'"):
         format_per_class_table(rows, "sem_seg/F1-")
+
+
+def test_weight_sweep_plot_draws_the_runs_numbers(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from deeplab_losses.summary import plot_weight_sweeps, weight_sweep
+
+    ce = [_run(tmp_path / f"ce{i}", m, 30.0, 10) for i, m in enumerate((50.0, 52.0))]
+    ls = {4e-5: [_run(tmp_path / "a", 49.0, 29.0, 10)],
+          4e-4: [_run(tmp_path / "b", 53.0, 31.0, 10), _run(tmp_path / "c", 55.0, 33.0, 10)]}
+    assert weight_sweep(ls)[1][:2] == (4e-4, 54.0) and weight_sweep(ls)[0][3] == 1
+    out = tmp_path / "plots" / "sweep.png"
+    drawn = plot_weight_sweeps(ce, {"CE + LS": ls}, str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn[("CE", "mIoU")] == (51.0, pytest.approx(math.sqrt(2.0)))
+    assert [p[1] for p in drawn[("CE + LS", "boundary F1 (mBF)")]] == [29.0, 32.0]
+    with pytest.raises(ValueError, match="no sweep"):
+        plot_weight_sweeps(ce, {}, str(out))
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "plot_weight_sweep.py")
+    res = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "t.png"), "--baseline", ",".join(ce),
+                          "--sweep", "CE + LS", f"4e-5={ls[4e-5][0]}"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "wrote" in res.stdout and (tmp_path / "t.png").is_file()
+    bad = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "u.png"), "--baseline", ce[0],
+                          "--sweep", "CE + LS", "small=" + ce[0]], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "'small=" in bad.stderr
