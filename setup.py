@@ -55,6 +55,6 @@ setup(
         "test": ["pytest>=7", "pytest-timeout", "lvis", "cityscapesscripts"],
     },
     # the model-zoo table (levelset_rcnn/model_zoo/model_zoo.json) and the configs
-    package_data={"levelset_rcnn.model_zoo": ["model_zoo.json"] + model_zoo_configs()},
+    package_data={"levelset_rcnn.model_zoo": ["model_zoo.json", "trained_configs/*/*.yaml"] + model_zoo_configs()},
     include_package_data=True,
 )

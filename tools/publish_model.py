@@ -6,11 +6,13 @@
     python tools/publish_model.py output/my_run            # the run's config.yaml and log are used
 
 Writes into ``--output-dir`` (default ``<folder>/release``) the checkpoint ``model_final_<sha256[:8]>.pth``
-(``{"model": state_dict}`` only), ``config.yaml`` (MODEL.WEIGHTS cleared), ``metrics.json`` (from ``--metrics FILE``,
-else ``summary.json``, else ``metrics.json``, else the ``copypaste`` lines of ``log.txt``) and
-``model_zoo_entry.json``, so that ``model_zoo.get(<that folder>)`` loads it; prints the MODEL_ZOO.md row and the
-entry to paste into levelset_rcnn/model_zoo/model_zoo.json. ``--install`` also copies the checkpoint into the user
-cache, where ``model_zoo.get(name)`` looks for it. The logic is :mod:`levelset_rcnn.model_zoo.publish`.
+(``{"model": state_dict, "config": <resolved config>}``, no optimizer state), ``config.yaml`` (MODEL.WEIGHTS
+cleared), ``metrics.json`` (from ``--metrics FILE``, else ``summary.json``, else ``metrics.json``, else the
+``copypaste`` lines of ``log.txt``) and ``model_zoo_entry.json``, so that ``model_zoo.get(<that folder>)`` loads it;
+prints the MODEL_ZOO.md row and the entry to paste into levelset_rcnn/model_zoo/model_zoo.json. ``--install`` also
+copies the checkpoint into the user cache, where ``model_zoo.get(name)`` finds it once ``model_zoo.json``'s row
+records its sha256 (a NOTE line says when it does not yet). On another machine, ``python -m levelset_rcnn.model_zoo
+install NAME FILE`` installs a fetched checkpoint. The logic is :mod:`levelset_rcnn.model_zoo.publish`.
 """
 import argparse
 import os

@@ -1,14 +1,68 @@
-"""``python -m levelset_rcnn.model_zoo MODEL_ZOO.md [--check]``: regenerate (or check) the table of MODEL_ZOO.md
-from ``model_zoo.json`` (:func:`levelset_rcnn.model_zoo.table.update_model_zoo_md`)."""
+"""The model zoo's command line.
+
+    python -m levelset_rcnn.model_zoo MODEL_ZOO.md [--check]     # regenerate (or check) MODEL_ZOO.md's table
+    python -m levelset_rcnn.model_zoo install NAME FILE_OR_RELEASE_FOLDER   # a fetched checkpoint -> the cache
+    python -m levelset_rcnn.model_zoo verify NAME [--checkpoint FILE]       # row config == the checkpoint's config?
+
+``MODEL_ZOO.md``: :func:`levelset_rcnn.model_zoo.table.update_model_zoo_md` (from ``model_zoo.json``). ``install``:
+:func:`levelset_rcnn.model_zoo.install.install_checkpoint` (sha256 checked against the row; then
+``model_zoo.get(NAME)`` finds the file). ``verify``: :func:`levelset_rcnn.model_zoo.verify.config_drift`.
+"""
 import argparse
 import sys
 
+from .checkpoints import CheckpointNotAvailableError, ChecksumMismatchError
 from .table import update_model_zoo_md
 
 
+def _install(argv):
+    from .install import install_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m levelset_rcnn.model_zoo install",
+                                     description="Install a fetched checkpoint where model_zoo.get(NAME) finds it "
+                                                 "(its sha256 must be the table's).")
+    parser.add_argument("name", help="model zoo row, e.g. balloon/levelset_rcnn_lite0_FPN")
+    parser.add_argument("source", help="the checkpoint file (model_final_<sha8>.pth) or a release folder")
+    args = parser.parse_args(argv)
+    try:
+        dest = install_checkpoint(args.name, args.source)
+    except (ChecksumMismatchError, CheckpointNotAvailableError, FileNotFoundError, KeyError, ValueError) as e:
+        print(f"install: error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    print(f"installed {dest}: model_zoo.get({args.name!r}) loads it")
+    return 0
+
+
+def _verify(argv):
+    from .verify import config_drift, format_drift
+
+    parser = argparse.ArgumentParser(prog="python -m levelset_rcnn.model_zoo verify",
+                                     description="Check that a row's config, resolved today, is the config saved "
+                                                 "with its checkpoint.")
+    parser.add_argument("name", help="model zoo row or release folder")
+    parser.add_argument("--checkpoint", help="the checkpoint file (default: the one model_zoo.get finds)")
+    args = parser.parse_args(argv)
+    try:
+        drift = config_drift(args.name, args.checkpoint)
+    except (ChecksumMismatchError, CheckpointNotAvailableError, FileNotFoundError, KeyError) as e:
+        print(f"verify: error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    if drift:
+        print(format_drift(args.name, drift), file=sys.stderr)
+        return 1
+    print(f"{args.name}: the row's config is the checkpoint's")
+    return 0
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="MODEL_ZOO.md")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "install":
+        return _install(argv[1:])
+    if argv and argv[0] == "verify":
+        return _verify(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m levelset_rcnn.model_zoo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", help="MODEL_ZOO.md (or the verb install / verify, see above)")
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if the file is out of date")
     args = parser.parse_args(argv)
     up_to_date = update_model_zoo_md(args.path, check=args.check)

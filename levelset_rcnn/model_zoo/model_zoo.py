@@ -11,7 +11,9 @@ a name is a row of that table or a release folder written by ``tools/publish_mod
 Where a checkpoint is looked for, in order: the ``checkpoint`` argument (a local file), then the user cache
 ``$LEVELSET_RCNN_CACHE/checkpoints/<name>/<file>`` (default ``~/.cache/levelset_rcnn/checkpoints/...``),
 then the download URL of the table (saved into that cache). Without network, or for checkpoints that have no
-public URL, the error names the file to fetch (or the command that produces it) and where to put it. The file's
+public URL, the error names the file to fetch, the install command that puts it there
+(``python -m levelset_rcnn.model_zoo install NAME FILE``, :mod:`levelset_rcnn.model_zoo.install`) and the command
+that reproduces an equivalent model. The file's
 sha256 is always checked against the table (:mod:`levelset_rcnn.model_zoo.checkpoints`): a mismatch is an error,
 never a silent load. Weights are loaded with detectron2's :class:`~detectron2.checkpoint.DetectionCheckpointer`.
 """
@@ -98,8 +100,12 @@ def _how_to_get(key, entry, folder):
     if folder is not None:
         return f"expected it at {os.path.join(folder, entry.checkpoint)}"
     where = _cache_path(key, entry)
-    how = f"produce it with `{entry.produced_by}`" if entry.produced_by else "obtain it from its author"
-    return f"{how} and put it at {where} (or pass checkpoint=PATH)"
+    text = (f"fetch {entry.checkpoint} (sha256 {entry.sha256}) and install it with `python -m "
+            f"levelset_rcnn.model_zoo install {key} PATH_TO_FILE` (it goes to {where}; or pass checkpoint=PATH)")
+    if entry.produced_by:
+        text += (f". To reproduce an equivalent model (other bytes, so load its release folder: "
+                 f"model_zoo.get('<OUTPUT_DIR>/release')): `{entry.produced_by}`")
+    return text
 
 
 def get_checkpoint_path(name, checkpoint=None):

@@ -1,12 +1,12 @@
 """Publishing: turn a training output folder into a release folder (:mod:`levelset_rcnn.model_zoo.release`).
 
-:func:`publish` takes the checkpoint (``model_final.pth`` or the one named in ``last_checkpoint``), strips it to
-``{"model": state_dict}``, resolves the config (the folder's ``config.yaml``, or a config file plus overrides) and
-finds the evaluation results: ``--metrics FILE``, else ``summary.json`` (quickstart), else ``metrics.json``
-(``bbox/AP``-style keys), else the ``copypaste`` lines of ``log.txt`` (:func:`find_metrics`). :func:`format_report`
-gives the MODEL_ZOO.md row and the ``model_zoo.json`` row to paste. ``tools/publish_model.py`` is its command line.
-Training checkpoints are read without running code from them
-(``levelset_rcnn.checkpoint.load_checkpoint_file``: ``torch.load(weights_only=True)``).
+:func:`publish` takes the checkpoint (``model_final.pth`` or the one named in ``last_checkpoint``), resolves the config
+(the folder's ``config.yaml``, or a config file plus overrides), writes ``{"model": state_dict, "config": <resolved
+config>}`` (no optimizer or scheduler state) and finds the evaluation results: ``--metrics FILE``, else
+``summary.json`` (quickstart), else ``metrics.json`` (``bbox/AP``-style keys), else the ``copypaste`` lines of
+``log.txt`` (:func:`find_metrics`). :func:`format_report` gives the MODEL_ZOO.md row and the ``model_zoo.json`` row
+to paste. ``tools/publish_model.py`` is its command line. Training checkpoints are read without running code from
+them (``levelset_rcnn.checkpoint.load_checkpoint_file``: ``torch.load(weights_only=True)``).
 """
 import json
 import math
@@ -15,7 +15,7 @@ import shutil
 
 from .checkpoints import cache_dir
 from .release import write_release
-from .table import ModelZooEntry, SUMMARY_COLUMNS, entry_json, markdown_row
+from .table import MODEL_ZOO, ModelZooEntry, SUMMARY_COLUMNS, entry_json, markdown_row
 
 __all__ = ["PublishError", "find_metrics", "find_checkpoint", "resolved_config", "load_model_state", "publish",
            "table_entry", "format_report"]
@@ -182,13 +182,27 @@ def publish(folder, name=None, config_file=None, opts=(), metrics_file=None, che
         note=f"published from {folder} (metrics from {metrics_source})",
     )
     location = f"release folder `{out}`"
+    warning = None
     if install:
         dst = os.path.join(cache_dir(), name, os.path.basename(path))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(path, dst)
         location += f"; installed in the cache as `{dst}`"
-    entry.update(location=location, path=path, config_name=config_name)
+        warning = _table_warning(name, entry["sha256"])
+    entry.update(location=location, path=path, config_name=config_name, warning=warning)
     return entry
+
+
+def _table_warning(name, sha256):
+    """Why ``model_zoo.get(name)`` will not load a just-installed checkpoint yet (None when it will)."""
+    row = MODEL_ZOO.get(name)
+    if row is None:
+        return (f"{name!r} is not a row of levelset_rcnn/model_zoo/model_zoo.json: model_zoo.get({name!r}) finds the "
+                f"installed file once the entry below is added to it")
+    if row.sha256 != sha256:
+        return (f"model_zoo.json's row {name!r} records {row.checkpoint} (sha256 {row.sha256}): "
+                f"model_zoo.get({name!r}) keeps loading that file until the row is replaced by the entry below")
+    return None
 
 
 def table_entry(entry):
@@ -211,6 +225,7 @@ def format_report(entry):
     titles = " | ".join(c[0] for c in SUMMARY_COLUMNS)
     return "\n".join([
         f"wrote {entry['path']} (sha256 {entry['sha256']})",
+        *([f"NOTE: {entry['warning']}"] if entry.get("warning") else []),
         "",
         f"MODEL_ZOO.md row (name | dataset | {titles} | file | sha256 | where):",
         markdown_row(entry["name"], row, entry["location"]),

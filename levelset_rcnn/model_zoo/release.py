@@ -2,7 +2,9 @@
 
 A release folder holds
 
-* ``model_final_<first 8 hex of sha256>.pth``: only ``{"model": state_dict}``;
+* ``model_final_<first 8 hex of sha256>.pth``: ``{"model": state_dict, "config": <resolved config YAML>}`` (no
+  optimizer, scheduler or iteration; the config travels with the weights, so a table row can be checked against the
+  file it names: :func:`levelset_rcnn.model_zoo.verify.config_drift`);
 * ``config.yaml``: the resolved config of the model (``MODEL.WEIGHTS`` cleared: the weights are the file above);
 * ``metrics.json``: ``{task: {metric: value}}`` measured with the checkpoint;
 * ``model_zoo_entry.json`` (:data:`RELEASE_ENTRY_FILE`): the model's table row (the fields of
@@ -24,6 +26,7 @@ __all__ = [
     "RELEASE_CONFIG_FILE",
     "RELEASE_METRICS_FILE",
     "checkpoint_file_name",
+    "CHECKPOINT_CONFIG_KEY",
     "save_release_checkpoint",
     "write_release",
     "is_release_folder",
@@ -34,6 +37,8 @@ __all__ = [
 RELEASE_ENTRY_FILE = "model_zoo_entry.json"
 RELEASE_CONFIG_FILE = "config.yaml"
 RELEASE_METRICS_FILE = "metrics.json"
+#: key of the resolved config (YAML text) inside a release checkpoint
+CHECKPOINT_CONFIG_KEY = "config"
 
 
 def checkpoint_file_name(sha256):
@@ -41,12 +46,16 @@ def checkpoint_file_name(sha256):
     return f"model_final_{sha256[:8]}.pth"
 
 
-def save_release_checkpoint(state_dict, folder):
-    """Save ``{"model": state_dict}`` (tensors detached, on the CPU) as ``folder/model_final_<sha8>.pth``;
-    returns ``(path, sha256)``. The file is written atomically: no partial checkpoint is left."""
+def save_release_checkpoint(state_dict, folder, config_yaml=None):
+    """Save ``{"model": state_dict}`` (tensors detached, on the CPU; plus ``"config": config_yaml`` when given) as
+    ``folder/model_final_<sha8>.pth``; returns ``(path, sha256)``. The file is written atomically: no partial
+    checkpoint is left. detectron2's checkpointers load the ``"model"`` part and ignore the config."""
     state = {k: v.detach().cpu().contiguous() if torch.is_tensor(v) else v for k, v in state_dict.items()}
+    payload = {"model": state}
+    if config_yaml is not None:
+        payload[CHECKPOINT_CONFIG_KEY] = str(config_yaml)
     buffer = io.BytesIO()
-    torch.save({"model": state}, buffer)
+    torch.save(payload, buffer)
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     os.makedirs(folder, exist_ok=True)
@@ -69,7 +78,7 @@ def write_release(folder, name, state_dict, config_yaml, metrics, *, opts=(), da
     Returns:
         ``(row, checkpoint_path)``: the row as written to :data:`RELEASE_ENTRY_FILE`, and the checkpoint's path.
     """
-    path, digest = save_release_checkpoint(state_dict, folder)
+    path, digest = save_release_checkpoint(state_dict, folder, config_yaml)
     with open(os.path.join(folder, RELEASE_CONFIG_FILE), "w") as f:
         f.write(config_yaml)
     with open(os.path.join(folder, RELEASE_METRICS_FILE), "w") as f:

@@ -151,6 +151,7 @@ def test_missing_checkpoint_without_url_says_what_to_run_and_where(cache, fake_e
     message = str(err.value)
     assert "python make_it.py" in message
     assert str(cache / "test" / "no_url" / "model_final_x.pth") in message
+    assert "model_final_x.pth" in message and "python -m levelset_rcnn.model_zoo install test/no_url" in message
 
 
 def test_no_network_error_names_the_file_and_where_to_put_it(cache, fake_entry):
@@ -212,7 +213,7 @@ def test_published_tiny_model_loads_from_local_path_and_reproduces_its_metrics(t
     assert files == sorted(["config.yaml", "metrics.json", model_zoo.RELEASE_ENTRY_FILE, entry["checkpoint"]])
     assert entry["checkpoint"] == f"model_final_{entry['sha256'][:8]}.pth"
     published = torch.load(release / entry["checkpoint"], map_location="cpu", weights_only=True)
-    assert list(published) == ["model"]  # optimizer, scheduler and iteration stripped
+    assert sorted(published) == ["config", "model"]  # optimizer, scheduler and iteration stripped
 
     model = model_zoo.get(str(release))  # through DetectionCheckpointer, sha256-verified
     loaded = model.state_dict()

@@ -41,7 +41,8 @@ def test_publish_strips_the_checkpoint_and_writes_the_release_files(tmp_path, mo
     digest = model_zoo.sha256sum(release / ckpt)
     assert ckpt == f"model_final_{digest[:8]}.pth" and entry["path"] == str(release / ckpt)
     saved = torch.load(release / ckpt, map_location="cpu", weights_only=True)
-    assert list(saved) == ["model"] and all(torch.equal(saved["model"][k], v) for k, v in state.items())
+    assert sorted(saved) == ["config", "model"] and all(torch.equal(saved["model"][k], v) for k, v in state.items())
+    assert saved["config"] == (release / "config.yaml").read_text()  # the resolved config travels with the weights
     metrics = json.loads((release / "metrics.json").read_text())
     assert metrics == {"bbox": {"AP": 12.5, "AP50": 30.0, "APl": None}, "segm": {"AP": 10.0, "AP50": 25.0}}
     assert "MODEL:" in (release / "config.yaml").read_text()

@@ -1,0 +1,136 @@
+"""Does a model-zoo row still describe its checkpoint? The row's config, resolved today, against the config saved with
+the weights.
+
+A release checkpoint (:func:`levelset_rcnn.model_zoo.release.save_release_checkpoint`) carries the resolved config
+it was trained with (key ``"config"``); older files have it beside them as ``config.yaml`` (a release folder, or the
+cache folder that ``python -m levelset_rcnn.model_zoo install`` filled from a release folder). When a base config or
+a default changes, the row's config file + ``opts`` may build a different model than the file holds;
+:func:`config_drift` lists every such key, so the row can pin the old value (or the checkpoint be re-made).
+The docs check (``tests/docs/test_docs_check.py``) runs it for every row whose checkpoint is on the machine.
+"""
+import os
+from pathlib import Path
+
+from .release import CHECKPOINT_CONFIG_KEY, RELEASE_CONFIG_FILE
+
+__all__ = ["IGNORED_KEYS", "TRAINED_CONFIGS", "recorded_config_path", "saved_config_text", "config_drift",
+           "format_drift"]
+
+#: keys that say where and how a model runs, not what it is
+IGNORED_KEYS = ("MODEL.WEIGHTS", "MODEL.DEVICE", "OUTPUT_DIR")
+
+
+#: the recorded training configs of the table's checkpoints: ``trained_configs/<name>.yaml`` (the release folder's
+#: ``config.yaml``; for checkpoints written before configs were saved in them, the config resolved with the code of
+#: the commit that published the row, see the header of each file)
+TRAINED_CONFIGS = Path(__file__).resolve().with_name("trained_configs")
+
+#: values that older configs used for the same model: (key, old value, new value, since)
+RENAMED_VALUES = (
+    ("MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "LevelSetRCNN", "issue 14 (5c1c8de): GeneralizedRCNN that also "
+     "passes the images on inference with given boxes; same weights"),
+    ("MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead", "LevelSetMaskHead", "issue 14 (5c1c8de): with LevelSetROIHeads and "
+     "CHAN_VESE_ON, the TSDF, hyperparameter and feature heads became one mask head; old keys are renamed on load"),
+)
+#: mask heads that read MODEL.LEVELSET (for any other, e.g. Mask R-CNN's, those keys are not compared)
+LEVELSET_MASK_HEADS = ("LevelSetMaskHead", "TSDFMaskHead")
+
+
+def recorded_config_path(name):
+    """``trained_configs/<name>.yaml`` of table row ``name`` (it may not exist)."""
+    return TRAINED_CONFIGS / f"{name}.yaml"
+
+
+def saved_config_text(checkpoint_path):
+    """The YAML config saved with ``checkpoint_path``: its ``"config"`` entry, else ``config.yaml`` in its folder;
+    None when neither exists. The file is read safely (no code from it runs)."""
+    from levelset_core.checkpoint import load_checkpoint_file
+
+    data = load_checkpoint_file(checkpoint_path)
+    if isinstance(data, dict) and isinstance(data.get(CHECKPOINT_CONFIG_KEY), str):
+        return data[CHECKPOINT_CONFIG_KEY]
+    beside = os.path.join(os.path.dirname(os.path.abspath(checkpoint_path)), RELEASE_CONFIG_FILE)
+    if os.path.isfile(beside):
+        with open(beside, encoding="utf-8") as f:
+            return f.read()
+    return None
+
+
+def _upgrade(saved):
+    """``saved`` (flat) with :data:`RENAMED_VALUES` applied (only where the rename is the same model)."""
+    saved = dict(saved)
+    levelset_roi_heads = saved.get("MODEL.ROI_HEADS.NAME") == "LevelSetROIHeads"
+    for key, old, new, _ in RENAMED_VALUES:
+        if saved.get(key) != old:
+            continue
+        if key == "MODEL.ROI_MASK_HEAD.NAME" and not (levelset_roi_heads and saved.get("MODEL.LEVELSET.CHAN_VESE_ON")):
+            continue  # TSDFMaskHead alone: still the TSDF-only ablation
+        saved[key] = new
+    return saved
+
+
+def _plain(value):
+    """Lists and tuples (YAML writes a tuple as a list) as tuples, at every depth."""
+    return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _flatten(node, prefix=""):
+    out = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = _plain(value)
+    return out
+
+
+def config_drift(name, checkpoint=None, config_text=None):
+    """``[(key, row_value, saved_value)]``: where the config of model-zoo ``name`` (its config file + ``opts``,
+    resolved with today's code) differs from the config its checkpoint was trained with: ``config_text`` if given,
+    else the config saved with ``checkpoint`` (default the file :func:`~levelset_rcnn.model_zoo.get_checkpoint_path`
+    finds).
+
+    Keys of :data:`IGNORED_KEYS` are not compared, nor ``MODEL.LEVELSET.*`` when the saved mask head does not read
+    them; renamed values of the same model (:data:`RENAMED_VALUES`) count as equal. A key the saved config has and
+    today's lacks is reported with row value ``"<absent>"``; a key added to the code after the checkpoint was written
+    is not (the saved config cannot say what it was).
+
+    Raises:
+        FileNotFoundError: the checkpoint has no saved config (neither its ``"config"`` entry nor ``config.yaml``
+            beside it).
+    """
+    import yaml
+
+    from .model_zoo import get_checkpoint_path, get_config
+
+    text = config_text
+    if text is None:
+        path = checkpoint or get_checkpoint_path(name)
+        text = saved_config_text(path)
+        if text is None:
+            raise FileNotFoundError(
+                f"{path} has no saved config (no {CHECKPOINT_CONFIG_KEY!r} entry, no {RELEASE_CONFIG_FILE} beside it): "
+                f"the row of {name!r} cannot be checked against it"
+            )
+    saved = _upgrade(_flatten(yaml.safe_load(text) or {}))
+    today = _flatten(get_config(name, trained=False))
+    reads_levelset = saved.get("MODEL.ROI_MASK_HEAD.NAME") in LEVELSET_MASK_HEADS
+    drift = []
+    for key in sorted(saved):
+        if key in IGNORED_KEYS or (key.startswith("MODEL.LEVELSET.") and not reads_levelset):
+            continue
+        if key not in today:
+            drift.append((key, "<absent>", saved[key]))
+        elif today[key] != saved[key]:
+            drift.append((key, today[key], saved[key]))
+    return drift
+
+
+def format_drift(name, drift):
+    """A message listing :func:`config_drift`'s keys, with the ``opts`` that would pin the saved values."""
+    lines = [f"model zoo row {name!r} builds a different model than its checkpoint holds:"]
+    lines += [f"  {key}: row {row!r}, checkpoint {saved!r}" for key, row, saved in drift]
+    pins = " ".join(f"{key} {saved!r}" for key, _, saved in drift)
+    lines.append(f"pin the checkpoint's values in the row's opts ({pins}) or re-make the checkpoint")
+    return "\n".join(lines)
