@@ -1,4 +1,5 @@
-"""Loading checkpoints safely, with errors that say what the file is (shared by both projects' trainers).
+"""Loading checkpoints safely, with errors that say what the file is, and writing them atomically (shared by both
+projects' trainers).
 
 :class:`SafeCheckpointer` is detectron2's ``DetectionCheckpointer`` whose file loading never runs code from the
 file:
@@ -11,6 +12,11 @@ A file that is not a checkpoint (an image, a text file, a pickle of other object
 naming the file and what was found. Loading with ``weights_only=False`` is never done nor suggested: to use
 a checkpoint that holds other Python objects, load it yourself in a trusted setting and re-save
 ``{"model": state_dict}`` with ``torch.save``.
+
+It writes every file (``model_XXXXXXX.pth``, ``model_final.pth``, ``last_checkpoint``) atomically
+(:func:`levelset_core.data.cache.atomic_open`: a temporary file in the same folder, ``fsync``, ``os.replace``), and
+``last_checkpoint`` only after the checkpoint's rename: a process killed or a disk filled during a save leaves the
+previous complete files, and ``--resume`` continues from the last complete checkpoint.
 """
 import io
 import os
@@ -19,6 +25,8 @@ import pickle
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.utils.file_io import PathManager
+
+from .data.cache import atomic_open
 
 __all__ = ["SafeCheckpointer", "NotACheckpointError", "load_checkpoint_file", "not_a_checkpoint", "pkl_to_detectron2"]
 
@@ -107,10 +115,32 @@ def pkl_to_detectron2(data, path):
     return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
 
 
+class _AtomicWrites:
+    """A detectron2 ``PathManager`` whose ``open`` of a local file for writing is :func:`atomic_open` (with
+    ``fsync``); everything else, and remote paths (``scheme://...``), go to the wrapped one."""
+
+    def __init__(self, path_manager):
+        self._path_manager = path_manager
+
+    def open(self, path, mode="r", **kwargs):
+        if "w" in mode and "://" not in os.fspath(path):
+            return atomic_open(path, mode, sync=True)
+        return self._path_manager.open(path, mode, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._path_manager, name)
+
+
 class SafeCheckpointer(DetectionCheckpointer):
     """``DetectionCheckpointer`` that loads files with :func:`load_checkpoint_file` (no code from the file runs;
-    a file that is not a checkpoint is a clear :class:`NotACheckpointError`). Everything else, including the
-    model-zoo / Caffe2 name matching of ``.pkl`` files, is detectron2's."""
+    a file that is not a checkpoint is a clear :class:`NotACheckpointError`) and writes them atomically (see the
+    module docstring: detectron2's ``save`` and ``tag_last_checkpoint`` write through its ``path_manager``, which is
+    wrapped here). Everything else, including the model-zoo / Caffe2 name matching of ``.pkl`` files, is
+    detectron2's."""
+
+    def __init__(self, model, save_dir="", **kwargs):
+        super().__init__(model, save_dir, **kwargs)
+        self.path_manager = _AtomicWrites(self.path_manager)
 
     def _load_file(self, filename):
         if filename.endswith(".pyth"):  # pycls: detectron2's own reader

@@ -19,13 +19,13 @@ import hashlib
 import importlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Dict
 
 import torch
 from detectron2.utils.file_io import PathHandler, PathManager
 
+from ..data.cache import atomic_open
 from .efficientnet_lite import _STAGE_GROUPS, VARIANTS, block_table
 
 __all__ = [
@@ -161,15 +161,9 @@ class EfficientNetLiteHandler(PathHandler):
             model = convert_efficientnet_lite_weights(load_imagenet_state_dict(variant), variant, source=str(source))
             target.parent.mkdir(parents=True, exist_ok=True)
             # write then rename: a concurrent process (several workers, several seeds) never reads half a file
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-            os.close(fd)
-            try:
+            with atomic_open(target) as f:
                 torch.save({"model": model, "__author__": f"{source.name} (ImageNet, {WHEELS[variant][0]})",
-                            "matching_heuristics": True}, tmp)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+                            "matching_heuristics": True}, f)
         return str(target)
 
     def _open(self, path, mode="r", **kwargs):

@@ -19,12 +19,16 @@ import json
 import os
 import uuid
 
-__all__ = ["write_atomic", "png_bytes", "read_marker", "is_generated", "generation_lock", "ensure_generated"]
+__all__ = ["atomic_open", "write_atomic", "png_bytes", "read_marker", "is_generated", "generation_lock", "ensure_generated"]
 
 
-def write_atomic(path, data):
-    """Write ``data`` (bytes) to ``path`` through a temporary file in the same folder and ``os.replace``: readers
-    see the old file or the whole new one, never a part."""
+@contextlib.contextmanager
+def atomic_open(path, mode="wb", sync=False):
+    """Open ``path`` for writing atomically: a ``with`` block writes a temporary file in the same folder
+    (``.NAME.<pid>.<random>.tmp``), which replaces ``path`` (``os.replace``) only when the block ends without an
+    error (after ``fsync`` with ``sync``); on an error it is removed. Readers, and whoever looks after a process
+    killed mid-write, see the old file or the whole new one, never a part (a kill leaves the hidden temporary
+    file). ``mode``: ``"wb"`` or ``"w"``."""
     directory, name = os.path.split(os.fspath(path))
     for _ in range(100):
         tmp = os.path.join(directory, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
@@ -36,13 +40,23 @@ def write_atomic(path, data):
     else:  # pragma: no cover
         raise FileExistsError(f"Could not create a temporary file next to {path}")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode) as f:
+            yield f
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def write_atomic(path, data):
+    """Write ``data`` (bytes) to ``path`` through :func:`atomic_open`: readers see the old file or the whole new
+    one, never a part."""
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def png_bytes(image, compress_level=None):

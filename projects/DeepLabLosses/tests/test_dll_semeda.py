@@ -170,3 +170,25 @@ def test_pretraining_skips_an_occasional_all_ignore_batch():
     net = pretrain_semeda(LabelMapSource(maps), 5, IGN, max_iter=8, batch=1, crop=32)
     assert 0 < int(net.trained_iterations) < 8
     assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_checkpoint_write_interrupted_keeps_the_previous_g(tmp_path, trained_g, monkeypatch):
+    """g is written like the trainers' checkpoints (levelset_core.data.cache.atomic_open): a save that fails half
+    way (full disk, kill) leaves the previous complete g and no partial file."""
+    import os
+
+    from deeplab_losses.modeling import semeda_loss
+
+    net, _ = trained_g
+    path = tmp_path / "g.pth"
+    save_semeda_checkpoint(net, str(path), edge_f1=1.0)
+    before = path.read_bytes()
+
+    def half_then_fail(obj, f):
+        f.write(before[: len(before) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(semeda_loss.torch, "save", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_semeda_checkpoint(net, str(path), edge_f1=0.5)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["g.pth"]

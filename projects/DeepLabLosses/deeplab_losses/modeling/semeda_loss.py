@@ -7,6 +7,7 @@ import os
 import torch
 from torch import nn
 
+from levelset_core.data.cache import atomic_open
 from levelset_core.layers.level_set import at_least_float32, float32
 
 from .targets import check_loss_grid, one_hot_targets
@@ -92,9 +93,8 @@ def save_semeda_checkpoint(net, path, **info):
         "iterations": int(net.trained_iterations),
         "info": info,
     }
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path, sync=True) as f:  # a kill or a full disk mid-write leaves the previous file
+        torch.save(payload, f)
 
 
 def load_semeda_net(path, num_classes, channels=(16, 32), kernel_size=3):
