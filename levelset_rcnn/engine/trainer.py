@@ -56,9 +56,14 @@ class Trainer(DeviceAgnosticTrainer):
         return OrderedDict((k + "_TTA", v) for k, v in results.items())
 
     def build_hooks(self):
-        """detectron2's hooks, plus a final evaluation with test-time augmentation when ``TEST.AUG.ENABLED``."""
+        """detectron2's hooks, plus a final evaluation with test-time augmentation when ``TEST.AUG.ENABLED`` (its
+        ``TEST.AUG.*`` sizes are checked now)."""
         from detectron2.engine import hooks
 
+        if self.cfg.TEST.AUG.ENABLED:
+            from ..modeling.test_time_augmentation import check_tta_config
+
+            check_tta_config(self.cfg)  # before training, not at its end
         ret = super().build_hooks()
         if self.cfg.TEST.AUG.ENABLED:
             ret.append(hooks.EvalHook(0, lambda: self.test_with_TTA(self.cfg, self.model)))

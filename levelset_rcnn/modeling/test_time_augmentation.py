@@ -27,9 +27,25 @@ from ..layers.level_set import heaviside
 from .levelset_mask_head import LevelSetMaskHead
 from .meta_arch import LevelSetRCNN
 
-__all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "LEVELSET_AVERAGES"]
+__all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "check_tta_config", "LEVELSET_AVERAGES"]
 
 LEVELSET_AVERAGES = ("mask", "phi")
+
+
+def check_tta_config(cfg):
+    """Raise ValueError naming the key when ``TEST.AUG.MIN_SIZES`` is empty or holds a size that is not an integer
+    > 0, or ``TEST.AUG.MAX_SIZE`` is smaller than one of the sizes (detectron2 would stop in the middle of the
+    evaluation, e.g. at a bare ``torch.cat(): expected a non-empty list of Tensors``)."""
+    sizes, max_size = cfg.TEST.AUG.MIN_SIZES, cfg.TEST.AUG.MAX_SIZE
+    if not isinstance(sizes, (list, tuple)) or not sizes:
+        raise ValueError(f"TEST.AUG.MIN_SIZES = {sizes!r}: test-time augmentation needs at least one size (shorter "
+                         "image edge in pixels), e.g. (800, 1000)")
+    bad = [s for s in sizes if isinstance(s, bool) or not isinstance(s, int) or s <= 0]
+    if bad:
+        raise ValueError(f"TEST.AUG.MIN_SIZES = {tuple(sizes)!r}: every size must be an integer > 0, not {bad}")
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < max(sizes):
+        raise ValueError(f"TEST.AUG.MAX_SIZE = {max_size!r}: must be an integer >= every TEST.AUG.MIN_SIZES "
+                         f"(the largest is {max(sizes)})")
 
 
 def _is_levelset_model(model):
@@ -41,6 +57,7 @@ class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
     every view and averages H_ε(φ) or φ over the views (see the module docstring)."""
 
     def __init__(self, cfg, model, tta_mapper=None, batch_size=3):
+        check_tta_config(cfg)
         super().__init__(cfg, model, tta_mapper=tta_mapper, batch_size=batch_size)
         average = cfg.TEST.AUG.LEVELSET_AVERAGE
         if average not in LEVELSET_AVERAGES:
@@ -99,8 +116,10 @@ class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
 
 def build_tta_model(cfg, model):
     """The TTA wrapper for ``model`` (a DDP wrapper is unwrapped): :class:`LevelSetRCNNWithTTA` for LevelSet R-CNN,
-    detectron2's :class:`~detectron2.modeling.GeneralizedRCNNWithTTA` for the Mask R-CNN baselines."""
+    detectron2's :class:`~detectron2.modeling.GeneralizedRCNNWithTTA` for the Mask R-CNN baselines; both after
+    :func:`check_tta_config`."""
     model = getattr(model, "module", model)
     if _is_levelset_model(model):
         return LevelSetRCNNWithTTA(cfg, model)
+    check_tta_config(cfg)
     return GeneralizedRCNNWithTTA(cfg, model)

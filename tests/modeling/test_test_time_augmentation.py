@@ -109,6 +109,29 @@ def test_build_tta_model_and_bad_average():
         LevelSetRCNNWithTTA(plain_cfg, plain)
 
 
+@pytest.mark.parametrize("opts, message", [
+    (["TEST.AUG.MIN_SIZES", "()"], "TEST.AUG.MIN_SIZES = \\(\\): test-time augmentation needs at least one size"),
+    (["TEST.AUG.MIN_SIZES", "(96, 0)"], "TEST.AUG.MIN_SIZES = \\(96, 0\\): every size must be an integer > 0"),
+    (["TEST.AUG.MIN_SIZES", "(96, 160)", "TEST.AUG.MAX_SIZE", "128"], "TEST.AUG.MAX_SIZE = 128: must be an integer >= "
+                                                                       "every TEST.AUG.MIN_SIZES \\(the largest is 160"),
+])
+def test_bad_tta_sizes_are_errors_naming_the_key(opts, message):
+    """Checked where the TTA config is used (both TTA wrappers, and the Trainer before training), instead of a bare
+    ``torch.cat(): expected a non-empty list of Tensors`` from inside detectron2 at evaluation time."""
+    from levelset_rcnn.engine import Trainer
+
+    cfg, model = _model(opts)
+    with pytest.raises(ValueError, match=message):
+        LevelSetRCNNWithTTA(cfg, model)
+    mask_cfg = setup_cfg(str(REPO_ROOT / "configs/quickstart/mask_rcnn_R_18_FPN_shapes.yaml"), TINY + opts)
+    with pytest.raises(ValueError, match=message):
+        build_tta_model(mask_cfg, build_model(mask_cfg).eval())
+    trainer = Trainer.__new__(Trainer)
+    trainer.cfg = setup_cfg(str(QUICKSTART), TINY + opts + ["TEST.AUG.ENABLED", "True"])
+    with pytest.raises(ValueError, match=message):
+        Trainer.build_hooks(trainer)
+
+
 def test_train_net_eval_only_with_tta_reports_segm_and_segm_initial(tmp_path):
     from levelset_rcnn.engine.defaults import argument_parser, train_net
 
