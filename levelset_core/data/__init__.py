@@ -5,4 +5,6 @@
 * :mod:`.roots`: where real datasets are looked for (``$DETECTRON2_DATASETS``, ``../shared/datasets``);
 * :mod:`.mapper`: the dataset mapper of both trainers (float coordinates, read errors that name the file; import it
   after :func:`levelset_core.compat.install`).
+* :mod:`.loader`: the training data loader of both trainers, resumable exactly with any number of workers and
+  processes (import it after :func:`levelset_core.compat.install`).
 """

@@ -13,7 +13,7 @@ import time
 import weakref
 
 import torch
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.data import build_detection_test_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer
 from detectron2.engine.train_loop import TrainerBase
 from detectron2.utils import comm
@@ -21,6 +21,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import SafeCheckpointer
 from ..compat.engine import create_ddp_model
+from ..data.loader import build_resumable_train_loader
 from ..data.mapper import LevelSetDatasetMapper
 from .rng import rng_state, set_rng_state
 
@@ -82,11 +83,12 @@ class DeviceAgnosticTrainer(DefaultTrainer):
     Base of ``levelset_rcnn.engine.Trainer`` and of the DeepLabLosses project's trainer.
 
     Checkpoints (``--resume``) hold, besides the model and the iteration: the optimizer (momentum buffers and
-    the current learning rates), the LR scheduler, the AMP grad scaler (CUDA AMP) and the random states of
-    Python, numpy and torch. Resuming a single-process run with ``DATALOADER.NUM_WORKERS 0`` therefore
-    continues exactly as the uninterrupted run would (same weights), provided the data order does not depend
-    on the position in the sampler's stream (detectron2's sampler restarts its shuffled stream on resume).
-    With several processes each rank re-seeds instead (only rank 0 saves).
+    the current learning rates), the LR scheduler, the AMP grad scaler (CUDA AMP), the random states of
+    Python, numpy and torch, and the training data's position (:class:`levelset_core.data.loader.ResumableTrainLoader`:
+    the sampler seed and the batches handed out; its augmentations are seeded per image, so any
+    ``DATALOADER.NUM_WORKERS`` resumes exactly). Resuming a single-process run therefore continues exactly as the
+    uninterrupted run would (same weights). With several processes every rank resumes its data exactly, but the
+    random states are those of rank 0 only (only rank 0 saves): each rank re-seeds instead, and a warning says so.
 
     A subclass chooses, as class attributes:
 
@@ -122,7 +124,7 @@ class DeviceAgnosticTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=cls.dataset_mapper_class(cfg, True))
+        return build_resumable_train_loader(cfg, cls.dataset_mapper_class(cfg, True))
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -136,6 +138,8 @@ class DeviceAgnosticTrainer(DefaultTrainer):
         ret["_trainer"] = self._trainer.state_dict()
         ret["scheduler"] = self.scheduler.state_dict()
         ret["rng"] = rng_state()
+        if hasattr(self.data_loader, "state_dict"):
+            ret["data_loader"] = self.data_loader.state_dict()
         return ret
 
     def load_state_dict(self, state_dict):
@@ -150,6 +154,15 @@ class DeviceAgnosticTrainer(DefaultTrainer):
                            "restarts from zero")
             for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_lr()):
                 group["lr"] = lr
+        if "data_loader" in state_dict and hasattr(self.data_loader, "load_state_dict"):
+            self.data_loader.load_state_dict(state_dict["data_loader"])
+        else:
+            logger.warning("The checkpoint has no training data position (written by an older version) or the train "
+                           "loader cannot resume: the data order restarts")
         rng = state_dict.get("rng")
         if rng is not None and rng.get("world_size") == comm.get_world_size() == 1:
             set_rng_state(self._trainer, rng)
+        elif comm.get_world_size() > 1:
+            logger.warning("Resuming with %d processes: the random states (RoI sampling, ...) are re-seeded, not "
+                           "restored (only rank 0's are saved); the weights will not be bit-identical to an "
+                           "uninterrupted run", comm.get_world_size())

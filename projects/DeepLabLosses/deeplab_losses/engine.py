@@ -1,11 +1,12 @@
 """Trainer and setup shared by ``train_net.py``, the quickstart and the tests."""
 import os
 
-from detectron2.data import MetadataCatalog, build_detection_train_loader
+from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.engine import default_setup
 from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
 from detectron2.projects.deeplab import build_lr_scheduler as build_deeplab_lr_scheduler
+from levelset_core.data.loader import build_resumable_train_loader
 from levelset_core.engine.config import build_config
 from levelset_core.engine.trainer import DeviceAgnosticTrainer
 
@@ -59,7 +60,7 @@ class Trainer(DeviceAgnosticTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         mapper = SemSegDatasetMapper(cfg, is_train=True, augmentations=build_sem_seg_train_aug(cfg))
-        return build_detection_train_loader(cfg, mapper=mapper)
+        return build_resumable_train_loader(cfg, mapper)  # its position is in the checkpoints: exact --resume
 
     @classmethod
     def build_lr_scheduler(cls, cfg, optimizer):

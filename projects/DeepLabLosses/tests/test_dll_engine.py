@@ -52,8 +52,9 @@ class KillAfter(HookBase):
             raise Killed()
 
 
-def _train(config, dataset, out, kill_after=None, resume=False):
+def _train(config, dataset, out, kill_after=None, resume=False, num_workers=0):
     opts = ["DATASETS.TRAIN", f"('{dataset}',)", "DATASETS.TEST", "()", "SOLVER.MAX_ITER", str(N),
+            "DATALOADER.NUM_WORKERS", str(num_workers),
             "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "3", "SOLVER.CHECKPOINT_PERIOD", str(N // 2),
             "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.CROP.ENABLED", "True",
             "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", "(48, 48)", "OUTPUT_DIR", str(out)]
@@ -70,14 +71,18 @@ def _train(config, dataset, out, kill_after=None, resume=False):
     return trainer
 
 
-def test_resume_gives_the_weights_of_the_uninterrupted_run(tmp_path, dll_project_root, register, one_thread_dll):
-    """Poly LR with warm-up, SGD momentum, random crops and flips: N straight == N/2 + kill + resume."""
-    record = load_sem_shapes(generate_sem_shapes(str(tmp_path / "data"), "val", 1, seed=5))[0]
-    name = register("dll_test_resume_one_image", [record])
+@pytest.mark.parametrize("images, num_workers", [(1, 0), (5, 2), (5, 4)])
+def test_resume_gives_the_weights_of_the_uninterrupted_run(tmp_path, dll_project_root, register, one_thread_dll,
+                                                           images, num_workers):
+    """Poly LR with warm-up, SGD momentum, random crops and flips: N straight == N/2 + kill + resume; with several
+    shuffled images mapped by 2 or 4 data-loading workers, the checkpoint's data position
+    (levelset_core.data.loader) gives the resumed run the batches and crops of the uninterrupted one."""
+    records = load_sem_shapes(generate_sem_shapes(str(tmp_path / "data"), "val", images, seed=5))
+    name = register(f"dll_test_resume_{images}_images", records)
     config = _config(dll_project_root)
-    straight = _train(config, name, tmp_path / "straight")
-    _train(config, name, tmp_path / "resumed", kill_after=N // 2 - 1)
-    resumed = _train(config, name, tmp_path / "resumed", resume=True)
+    straight = _train(config, name, tmp_path / "straight", num_workers=num_workers)
+    _train(config, name, tmp_path / "resumed", kill_after=N // 2 - 1, num_workers=num_workers)
+    resumed = _train(config, name, tmp_path / "resumed", resume=True, num_workers=num_workers)
     assert resumed.start_iter == N // 2
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     half = torch.load(tmp_path / "resumed" / f"model_{N // 2 - 1:07d}.pth", weights_only=True)["model"]
