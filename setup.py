@@ -32,6 +32,7 @@ setup(
     version="0.1.0",
     description="LevelSet R-CNN (Homayounfar et al., ECCV 2020) as a Detectron2 extension",
     packages=find_packages(include=["levelset_rcnn", "levelset_rcnn.*", "levelset_core", "levelset_core.*"]),
+    license="Apache-2.0",
     python_requires=">=3.8",
     install_requires=[
         "numpy",

@@ -4,7 +4,7 @@ One implementation of each piece: soft Heaviside and Dirac (LevelSet R-CNN Eq. 4
 Sobel gradients, curvature div(∇φ/|∇φ|) (Eq. 8), closed-form region means (Eq. 9), the squared feature
 distances to the region means, and the Chan-Vese energy (Eq. 6).
 
-Conventions (see DESIGN_NOTES.md):
+Conventions (see docs/DESIGN_NOTES.md):
 
 * φ > 0 inside the object, so H(φ) ≈ 1 inside; c1 is the inside mean and λ1 weighs the inside term.
 * Tensors are batched over regions (RoIs or class maps): φ is ``(R, 1, H, W)``, features ``(R, C, H, W)``.
@@ -196,7 +196,7 @@ def region_means(features, inside, valid=None, min_area=1e-4):
 
 
 def squared_distances_to_means(features, c1, c2, feature_sqnorm=None, normalize=True):
-    """‖F(x) − c1‖² and ‖F(x) − c2‖² per pixel, without materialising F − c (DESIGN_NOTES "Memory").
+    """‖F(x) − c1‖² and ‖F(x) − c2‖² per pixel, without materialising F − c (docs/DESIGN_NOTES.md, "Memory").
 
     Uses ‖F − c‖² = ‖F‖² − 2 F·c + ‖c‖², where F·c is a matrix product over channels; the result is
     clamped at 0 against rounding. With ``normalize`` the distances are divided by C (a mean over channels,
@@ -383,7 +383,7 @@ def feature_squared_norm(features):
 def chan_vese_data_term(features, c1, c2, lambda1, lambda2, feature_sqnorm=None, normalize=True):
     """The data part of the Chan-Vese update (Eq. 8), −λ1 ‖F − c1‖² + λ2 ‖F − c2‖², in one read of F.
 
-    Expanding both squares (DESIGN_NOTES "Memory"),
+    Expanding both squares (docs/DESIGN_NOTES.md, "Memory"),
 
         −λ1 ‖F − c1‖² + λ2 ‖F − c2‖² = (λ2 − λ1) ‖F‖² − 2 F·(λ2 c2 − λ1 c1) + (λ2 ‖c2‖² − λ1 ‖c1‖²),
 

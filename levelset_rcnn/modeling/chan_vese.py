@@ -46,8 +46,8 @@ class ChanVeseRefinement(nn.Module):
         φ_n = φ_{n−1} + Δt_n · δ_{ε_n}(φ_{n−1}) · (μ div(∇φ/|∇φ|) − λ1 ‖F − c1‖² + λ2 ‖F − c2‖²)
 
     H and δ use the arctan forms of Eq. 4 with the per-RoI ε_n (clamped below by ``min_eps``); the curvature
-    uses Sobel derivatives; ‖F − c‖² is divided by C when ``normalize_data_term`` (DESIGN_NOTES: keep every
-    term O(1)). Memory: ‖F‖² is computed once; per iteration only ``(R, 1, H, W)`` tensors and the
+    uses Sobel derivatives; ‖F − c‖² is divided by C when ``normalize_data_term`` (docs/DESIGN_NOTES.md, "Keep
+    every term O(1)"). Memory: ‖F‖² is computed once; per iteration only ``(R, 1, H, W)`` tensors and the
     ``(R, C)`` means are kept for backward, never a ``(R, C, H, W)`` one. Runs in float32 under autocast.
     The module has no parameters: all of λ1, λ2, μ, ε_n, Δt_n come from the hyperparameter head.
     """

@@ -36,7 +36,8 @@ boxes.
 def feature_output(x, output):
     """The last step of every feature head: ``"tanh"``: F = tanh(x), each channel in [−1, 1];
     ``"unit_norm"``: F = √C · x / ‖x‖ per pixel (norm over the C channels in float32, guarded by 1e-12 under the
-    square root), so that ‖F‖² = C and the data term ‖F − c‖²/C is O(1) (DESIGN_NOTES "Keep every term O(1)")."""
+    square root), so that ‖F‖² = C and the data term ‖F − c‖²/C is O(1) (docs/DESIGN_NOTES.md, "Keep every term
+    O(1)")."""
     if output == "tanh":
         return torch.tanh_(x)  # x is a fresh conv output: in place is safe for autograd
     x = x.float()
@@ -57,7 +58,7 @@ class ChanVeseFeatureHead(nn.Module):
     ``output="tanh"``: F = tanh(x) of the 1×1 conv output x, each channel in [−1, 1], so ‖F − c‖²/C ≤ 4 (an
     upper bound only: with the predictor's small initialisation |F| ≈ 0.01 at the start). ``output="unit_norm"``:
     F = √C · x / ‖x‖ per pixel (norm over the C channels, guarded by 1e-6), so every pixel has ‖F‖² = C and
-    ‖F − c‖²/C is O(1) from the first iteration (DESIGN_NOTES "Keep every term O(1)"). The expensive work is
+    ‖F − c‖²/C is O(1) from the first iteration (docs/DESIGN_NOTES.md, "Keep every term O(1)"). The expensive work is
     kept at low resolution: at S×S there is only a transposed conv and a 1×1 conv.
     """
 

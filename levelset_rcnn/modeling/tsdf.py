@@ -3,7 +3,7 @@
 The target of a RoI at side S (28 for φ0, 112 for φN) is the signed Euclidean distance, in pixels of the
 S×S RoI grid, from each pixel centre to the ground-truth boundary, positive inside, truncated to [−T_S, T_S]
 and divided by T_S, so it lies in [−1, 1]. T_S = T · S / S_ref: the truncation is a fixed fraction of the RoI
-side (DESIGN_NOTES "One function, two resolutions"), so the 28×28 and the 112×112 targets describe the same
+side (docs/DESIGN_NOTES.md, "One function, two resolutions"), so the 28×28 and the 112×112 targets describe the same
 function and the bilinearly upsampled φ0 is comparable with the 112×112 target.
 
 Pixel convention: for a pixel inside the mask, d_in is the distance from its centre to the nearest outside

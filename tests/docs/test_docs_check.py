@@ -408,7 +408,8 @@ def _tables(text):
 
 
 def _is_results_table(table):
-    return any(NUMBER.search(cell) for row in table[2:] for cell in row.split("|")[2:])
+    """A table with at least two data cells holding a decimal number (measurements; a lone "CC BY 4.0" is not)."""
+    return sum(bool(NUMBER.search(cell)) for row in table[2:] for cell in row.split("|")[2:]) >= 2
 
 
 def _provenance_gaps(doc):
@@ -448,7 +449,7 @@ def test_every_results_table_names_command_seeds_date_and_commit(doc):
 
 
 def test_the_provenance_check_catches_a_bare_table(tmp_path):
-    table = "| model | AP |\n|---|---|\n| x | 12.5 |\n"
+    table = "| model | AP |\n|---|---|\n| x | 12.5 |\n| y | 13.5 |\n"
     good = ("## Run\n\nProvenance: `python tools/train_net.py --config-file C`, seeds 1, 2; 2026-12-04; commit "
             "abc1234.\n\n" + table)
     assert _tables(good) and _is_results_table(_tables(good)[0][2])
