@@ -27,7 +27,8 @@ def check_dataset_classes(dataset_names, num_classes):
 
 
 class Trainer(DeviceAgnosticTrainer):
-    """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators and a dataset class check. Its checkpointer
+    """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators, a dataset class check (and, with
+    ``DATASETS.STRICT_ANNOTATIONS``, an error for dropped annotations). Its checkpointer
     and dataset mapper are the base class's (``LevelSetCheckpointer`` is ``SafeCheckpointer``; older key layouts are
     upgraded by the model's ``LevelSetROIHeads`` when the state dict loads)."""
 
@@ -39,7 +40,11 @@ class Trainer(DeviceAgnosticTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        check_dataset_classes(cfg.DATASETS.TRAIN, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+        check_dataset_classes(cfg.DATASETS.TRAIN, cfg.MODEL.ROI_HEADS.NUM_CLASSES)  # loads every train dataset
+        if cfg.DATASETS.STRICT_ANNOTATIONS:
+            from ..data.register import raise_for_dropped_annotations
+
+            raise_for_dropped_annotations(cfg.DATASETS.TRAIN)
         return super().build_train_loader(cfg)
 
     @classmethod

@@ -210,6 +210,50 @@ def test_empty_segmentation_is_dropped_with_a_logged_count(prefix, tmp_path, cap
     assert "image id 11" in caplog.text and "annotation id 101" in caplog.text and "annotation id 205" in caplog.text
 
 
+def test_annotations_that_cannot_be_trained_on_are_counted_named_and_strict_mode_refuses_them(prefix, tmp_path,
+                                                                                                  caplog):
+    """A box entirely outside its image, a box of zero area, a polygon of 2 points (detectron2's loader leaves it
+    out with only a count) and one of zero area: dropped, and a warning per reason counts them and names the json,
+    image and annotation ids; with DATASETS.STRICT_ANNOTATIONS the Trainer refuses the dataset, naming them."""
+    import logging
+
+    from levelset_rcnn.data.register import raise_for_dropped_annotations
+    from levelset_rcnn.engine import Trainer, setup_cfg
+
+    json_file = _coco_folder(tmp_path, image_names=("0.png", "1.png", "2.png"))  # 30 x 20 images, boxes inside
+    coco = json.loads(json_file.read_text())
+    square = [[2, 2, 12, 2, 12, 10, 2, 10]]
+    coco["annotations"] += [
+        {"id": 300, "image_id": 10, "category_id": 1, "bbox": [40, 5, 5, 5], "segmentation": [[40, 5, 45, 5, 45, 10]]},
+        {"id": 301, "image_id": 11, "category_id": 1, "bbox": [2, 2, 0, 5], "segmentation": square},
+        {"id": 302, "image_id": 10, "category_id": 1, "bbox": [1, 1, 4, 4], "segmentation": [[1, 1, 5, 5]]},
+        {"id": 303, "image_id": 12, "category_id": 1, "bbox": [1, 1, 8, 8], "segmentation": [[1, 1, 5, 5, 9, 9]]},
+    ]
+    json_file.write_text(json.dumps(coco))
+    name = register_coco_dataset(f"{prefix}_invalid", json_file, tmp_path / "train")
+    with caplog.at_level(logging.WARNING, logger="levelset_rcnn.data.register"):
+        dicts = DatasetCatalog.get(name)
+    assert {d["image_id"]: len(d["annotations"]) for d in dicts} == {10: 1, 11: 1, 12: 1}
+    for text in ("dropped 1 annotation(s) with a box entirely outside its image: image id 10 (0.png) annotation id 300",
+                 "dropped 1 annotation(s) with a box of zero width or height: image id 11 (1.png) annotation id 301",
+                 "dropped 2 annotation(s) with a degenerate polygon (fewer than 3 points, or zero area): image id 10 "
+                 "(0.png) annotation id 302; image id 12 (2.png) annotation id 303"):
+        assert text in caplog.text
+    assert str(json_file) in caplog.text
+
+    with pytest.raises(ValueError) as info:
+        raise_for_dropped_annotations([name])
+    message = str(info.value)
+    assert "DATASETS.STRICT_ANNOTATIONS is True" in message and str(json_file) in message
+    assert all(f"annotation id {i}" in message for i in (300, 301, 302, 303))
+    quickstart = str(REPO_ROOT / "configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml")
+    opts = ["DATASETS.TRAIN", f"('{name}',)", "MODEL.ROI_HEADS.NUM_CLASSES", "2", "DATALOADER.NUM_WORKERS", "0"]
+    with pytest.raises(ValueError, match="annotation id 300"):
+        Trainer.build_train_loader(setup_cfg(quickstart, opts + ["DATASETS.STRICT_ANNOTATIONS", "True"]))
+    assert setup_cfg(quickstart, opts).DATASETS.STRICT_ANNOTATIONS is False
+    Trainer.build_train_loader(setup_cfg(quickstart, opts))  # the default: trains without them
+
+
 def test_box_only_json_keeps_its_annotations(prefix, tmp_path):
     json_file = _coco_folder(tmp_path)
     coco = json.loads(json_file.read_text())
