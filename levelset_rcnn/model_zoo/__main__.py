@@ -15,51 +15,61 @@ from .checkpoints import CheckpointNotAvailableError, ChecksumMismatchError
 from .table import update_model_zoo_md
 
 
+#: the errors a verb reports as a one-line message (exit code 2) instead of a traceback
+_USER_ERRORS = (ChecksumMismatchError, CheckpointNotAvailableError, FileNotFoundError, KeyError, ValueError)
+
+
+def _parse(verb, description, argv, *arguments):
+    """Parse ``argv`` of ``python -m levelset_rcnn.model_zoo VERB``; ``arguments``: ``(name, help)`` pairs."""
+    parser = argparse.ArgumentParser(prog=f"python -m levelset_rcnn.model_zoo {verb}", description=description)
+    for name, help_text in arguments:
+        parser.add_argument(name, help=help_text)
+    return parser.parse_args(argv)
+
+
 def _install(argv):
     from .install import install_checkpoint
 
-    parser = argparse.ArgumentParser(prog="python -m levelset_rcnn.model_zoo install",
-                                     description="Install a fetched checkpoint where model_zoo.get(NAME) finds it "
-                                                 "(its sha256 must be the table's).")
-    parser.add_argument("name", help="model zoo row, e.g. balloon/levelset_rcnn_lite0_FPN")
-    parser.add_argument("source", help="the checkpoint file (model_final_<sha8>.pth) or a release folder")
-    args = parser.parse_args(argv)
-    try:
-        dest = install_checkpoint(args.name, args.source)
-    except (ChecksumMismatchError, CheckpointNotAvailableError, FileNotFoundError, KeyError, ValueError) as e:
-        print(f"install: error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
+    args = _parse("install", "Install a fetched checkpoint where model_zoo.get(NAME) finds it (its sha256 must be "
+                  "the table's).", argv, ("name", "model zoo row, e.g. balloon/levelset_rcnn_lite0_FPN"),
+                  ("source", "the checkpoint file (model_final_<sha8>.pth) or a release folder"))
+    dest = install_checkpoint(args.name, args.source)
     print(f"installed {dest}: model_zoo.get({args.name!r}) loads it")
     return 0
 
 
 def _verify(argv):
-    from .verify import config_drift, format_drift
+    from .verify import config_drift, format_drift, recorded_config_path
 
-    parser = argparse.ArgumentParser(prog="python -m levelset_rcnn.model_zoo verify",
-                                     description="Check that a row's config, resolved today, is the config saved "
-                                                 "with its checkpoint.")
-    parser.add_argument("name", help="model zoo row or release folder")
-    parser.add_argument("--checkpoint", help="the checkpoint file (default: the one model_zoo.get finds)")
-    args = parser.parse_args(argv)
+    args = _parse("verify", "Check that a row's config, resolved today, is the config saved with its checkpoint "
+                  "(without the checkpoint: its recorded training config, model_zoo/trained_configs/).",
+                  argv, ("name", "model zoo row or release folder"),
+                  ("--checkpoint", "the checkpoint file (default: the one model_zoo.get finds)"))
     try:
-        drift = config_drift(args.name, args.checkpoint)
-    except (ChecksumMismatchError, CheckpointNotAvailableError, FileNotFoundError, KeyError) as e:
-        print(f"verify: error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
+        drift, against = config_drift(args.name, args.checkpoint), "the checkpoint's saved config"
+    except CheckpointNotAvailableError:
+        recorded = recorded_config_path(args.name)
+        if args.checkpoint or not recorded.is_file():
+            raise
+        drift, against = config_drift(args.name, config_text=recorded.read_text(encoding="utf-8")), str(recorded)
     if drift:
         print(format_drift(args.name, drift), file=sys.stderr)
         return 1
-    print(f"{args.name}: the row's config is the checkpoint's")
+    print(f"{args.name}: the row's config, resolved today, equals {against}")
     return 0
+
+
+VERBS = {"install": _install, "verify": _verify}
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "install":
-        return _install(argv[1:])
-    if argv and argv[0] == "verify":
-        return _verify(argv[1:])
+    if argv and argv[0] in VERBS:
+        try:
+            return VERBS[argv[0]](argv[1:])
+        except _USER_ERRORS as e:
+            print(f"{argv[0]}: error: {e.args[0] if e.args else e}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="python -m levelset_rcnn.model_zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", help="MODEL_ZOO.md (or the verb install / verify, see above)")
