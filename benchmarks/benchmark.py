@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Side-by-side benchmark of LevelSet R-CNN and Mask R-CNN (R50-FPN), and of the Chan-Vese module alone.
 
-    python benchmarks/benchmark.py                        # full CPU benchmark (minutes)
+    python benchmarks/benchmark.py                        # full CPU benchmark, 7 repeats (many minutes)
+    python benchmarks/benchmark.py --threads 1 --parts inference   # the headline ratio (on a quiet machine)
     python benchmarks/benchmark.py --device cuda          # on a GPU (GPU memory: max allocated)
     python benchmarks/benchmark.py --quick                # smoke test: tiny images, 1 repeat (CI)
-    python benchmarks/benchmark.py --parts chan_vese,tsdf --repeats 7
+    python benchmarks/benchmark.py --parts chan_vese,tsdf --repeats 3   # fewer repeats: a quick look, no headline
 
 Prints one table (markdown) with times, memory and ratios LevelSet / Mask R-CNN:
 
@@ -25,7 +26,16 @@ Protocol: both models are built from ``configs/COCO-InstanceSegmentation/*_R_50_
 ``MODEL.WEIGHTS ""`` (no download) and the same random initialisation (every parameter the two share — backbone,
 RPN, box head, mask/TSDF head — is copied from Mask R-CNN into LevelSet R-CNN), see the same images, run on the
 same device, warm-up runs are excluded, and the repeats of the two models are interleaved (A, B, A, B, …) so
-that load from other processes hits both; each number is the median of the repeats.
+that load from other processes hits both; each number is the median of the repeats (default 7, the fewest for a
+headline ratio; ``--repeats`` asks for fewer).
+
+Load: interleaving does not make a loaded machine fair (load slows the shared backbone more than the mask branch),
+so the report also names the CPU model (``/proc/cpuinfo``, else ``platform.processor()``), the cores, the
+benchmark's threads, and the 1- and 5-minute load average before and after every timed part; when the load of other
+processes exceeded 0.5 per free core (free cores = cores − the benchmark's threads, at least 1; the benchmark's own
+share of the load is estimated from its CPU time and subtracted: definitions in
+``levelset_rcnn/utils/benchmark/load.py``) it prints a WARNING block on stderr and records ``"quiet": false`` under
+``"machine"`` in the ``--json`` output, and the inference ratio is marked as no headline number (``"headline"``).
 
 The logic is :mod:`levelset_rcnn.utils.benchmark`; this script passes it the reference implementation kept in the
 tests.

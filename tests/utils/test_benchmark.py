@@ -1,5 +1,6 @@
 """levelset_rcnn.utils.benchmark (benchmarks/benchmark.py): the quick benchmark runs every part and the report has
-its rows (no timing asserts); the memory worker; clear errors for bad options."""
+its rows (no timing asserts) and the machine / load record; the memory worker; clear errors for bad options.
+The load record and the quiet-machine verdict themselves: test_benchmark_load.py."""
 import json
 import subprocess
 import sys
@@ -34,6 +35,14 @@ def test_quick_benchmark_prints_every_table(tmp_path):
     assert all(v > 0 for v in parts.values()), parts  # every part, the TSDF head's `layers` included, was timed
     assert sum(parts.values()) < results["modules"]["total_s"]
     assert results["training"]["positive_rois"] > 0 and results["tsdf"]["positive_rois"] > 0
+    # the machine and the load around every part (issue 29); whether it warns depends on this machine's load
+    machine = results["machine"]
+    assert machine["cpu_model"] and machine["cores"] >= 1 and machine["threads"] == 1
+    assert [(s["part"], s["when"]) for s in machine["load"]][:2] == [("inference", "before"), ("inference", "after")]
+    assert len(machine["load"]) == 2 * 5 and "machine: " in out
+    assert ("WARNING" in proc.stderr) is (machine["quiet"] is False)
+    headline = results["headline"]
+    assert headline["ok"] is False and "--quick (tiny images, small backbone)" in headline["reasons"]
 
 
 def test_memory_worker_reports_peak_memory(one_thread):

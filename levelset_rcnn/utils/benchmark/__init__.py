@@ -4,7 +4,8 @@
 Modules: :mod:`.timing` (device-synchronised, interleaved timing), :mod:`.models` (the two models with the same
 initialisation, synthetic inputs; inference, per-module, training and TSDF-target timings), :mod:`.memory` (peak
 training memory, one fresh process per model), :mod:`.chan_vese` (the fast Chan-Vese module against a reference
-implementation), :mod:`.report` (the Markdown table) and :mod:`.run` (the options and :func:`~.run.run_benchmark`).
+implementation), :mod:`.load` (CPU model, load average around each part, the quiet-machine verdict),
+:mod:`.report` (the Markdown table) and :mod:`.run` (the options and :func:`~.run.run_benchmark`).
 Nothing is imported here, so that ``python -m levelset_rcnn.utils.benchmark.memory`` (the memory worker) runs
 without importing itself twice.
 """

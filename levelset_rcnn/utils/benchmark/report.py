@@ -4,7 +4,32 @@ import datetime
 
 import torch
 
-__all__ = ["fmt_table"]
+__all__ = ["fmt_table", "fmt_load"]
+
+
+def _num(value):
+    return "?" if value is None else f"{value:.2f}"
+
+
+def fmt_load(machine):
+    """The machine and load lines of the report (``machine``: :func:`~.load.machine_record`'s)."""
+    verdict = {True: "quiet", False: "**NOT QUIET** (see the WARNING on stderr)", None: "unknown (no load average)"}
+    lines = [f"machine: {machine['cpu_model']}; {machine['cores']} cores; {machine['threads']} benchmark thread(s), "
+             f"{machine['free_cores']} free core(s); quiet = other 1-min load <= {machine['quiet_limit_load1']:.2f} "
+             f"at every sample: {verdict[machine['quiet']]}"]
+    if machine["load"]:
+        lines += ["", "| load average, 1 min / 5 min (other = 1-min minus the benchmark's own share) | before | after "
+                  "| other, before / after | quiet |", "|---|---|---|---|---|"]
+        pairs = {}
+        for s in machine["load"]:
+            pairs.setdefault(s["part"], {})[s["when"]] = s
+        for part, p in pairs.items():
+            b, a = p.get("before", {}), p.get("after", {})
+            quiet = [x.get("quiet") for x in (b, a)]
+            lines.append(f"| {part} | {_num(b.get('load1'))} / {_num(b.get('load5'))} | {_num(a.get('load1'))} / "
+                         f"{_num(a.get('load5'))} | {_num(b.get('other_load1'))} / {_num(a.get('other_load1'))} | "
+                         f"{'no' if False in quiet else 'yes' if all(quiet) else '?'} |")
+    return lines
 
 
 def fmt_table(results, args):
@@ -19,6 +44,8 @@ def fmt_table(results, args):
     add(f"command: {results['command']}")
     if results.get("shared_parameters"):
         add(f"same init: {results['shared_parameters']}")
+    if results.get("machine"):
+        lines.extend(fmt_load(results["machine"]))
     add("")
     if "inference" in results:
         add("| inference per image | Mask R-CNN | LevelSet R-CNN | ratio | target |")
@@ -27,6 +54,11 @@ def fmt_table(results, args):
             add(f"| {r['size']}, mask branch on {r['detections']} RoIs ({r['pasted']} non-empty pasted) | "
                 f"{r['maskrcnn_s'] * 1e3:.0f} ms | "
                 f"{r['levelset_s'] * 1e3:.0f} ms | **{r['ratio']:.3f}** | ≤ 1.15 |")
+        h = results.get("headline")
+        if h:
+            add("")
+            add("headline ratio: yes (quiet machine, median of interleaved repeats)" if h["ok"] else
+                f"headline ratio: NO ({'; '.join(h['reasons'])}): not a number to quote")
         add("")
     if "training" in results:
         r = results["training"]

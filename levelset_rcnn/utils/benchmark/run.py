@@ -4,23 +4,29 @@ Parts (``--parts``): ``inference`` (per image at each ``--sizes`` with exactly `
 ``modules`` (where LevelSet R-CNN's inference time goes), ``training`` (one iteration), ``memory`` (peak training
 memory, a fresh process per model), ``chan_vese`` (the module alone against the reference) and ``tsdf`` (target
 generation); see :mod:`.models`, :mod:`.memory`, :mod:`.chan_vese`.
+
+Every part is timed between two samples of the load average (:mod:`.load`); the report names the CPU, the cores,
+the threads and the load, and a run on a machine that was not quiet gets a WARNING block on stderr and
+``"machine": {"quiet": false}`` in the JSON. The inference ratio is a headline number only when the machine was
+quiet and it is the median of at least :data:`HEADLINE_REPEATS` interleaved repeats (``"headline"`` in the JSON).
 """
 import argparse
 import json
-import os
-import platform
 from pathlib import Path
 
 import torch
 
 from .chan_vese import bench_chan_vese
+from .load import LoadMonitor, cpu_model, machine_record, warn_if_loaded
 from .memory import bench_memory
 from .models import bench_inference, bench_modules, bench_training, bench_tsdf, build_models
 from .report import fmt_table
 
-__all__ = ["PARTS", "parse_size", "argument_parser", "run_benchmark"]
+__all__ = ["PARTS", "HEADLINE_REPEATS", "parse_size", "argument_parser", "headline", "run_benchmark"]
 
 PARTS = ("inference", "modules", "training", "memory", "chan_vese", "tsdf")
+#: the fewest interleaved repeats whose median may be quoted as a headline inference ratio (issue 29); the default
+HEADLINE_REPEATS = 7
 
 
 def parse_size(text):
@@ -40,7 +46,9 @@ def argument_parser(description=None):
     parser.add_argument("--train-size", default="800x1333", type=parse_size, help="training image size HxW")
     parser.add_argument("--train-instances", type=int, default=20, help="ground-truth instances per training image")
     parser.add_argument("--detections", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=HEADLINE_REPEATS,
+                        help=f"timed repeats per part, interleaved; each number is their median (default "
+                             f"{HEADLINE_REPEATS}, the fewest for a headline ratio; fewer for a quick look)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--chan-vese-rois", type=int, default=16)
@@ -50,6 +58,20 @@ def argument_parser(description=None):
     parser.add_argument("--levelset-opts", nargs="*", default=[], metavar="KEY VALUE",
                         help="config overrides for LevelSet R-CNN only (e.g. a lighter feature head), last option")
     return parser
+
+
+def headline(machine, repeats, quick):
+    """Whether the inference ratio may be quoted as a headline number, and why not: ``{"ok": bool, "reasons": []}``."""
+    reasons = []
+    if machine["quiet"] is False:
+        reasons.append("the machine was not quiet")
+    elif machine["quiet"] is None:
+        reasons.append("the load average is unknown on this OS")
+    if repeats < HEADLINE_REPEATS:
+        reasons.append(f"{repeats} repeats < {HEADLINE_REPEATS}")
+    if quick:
+        reasons.append("--quick (tiny images, small backbone)")
+    return {"ok": not reasons, "reasons": reasons}
 
 
 def run_benchmark(args, command, reference=None):
@@ -77,34 +99,42 @@ def run_benchmark(args, command, reference=None):
     if "chan_vese" in parts and reference is None:
         raise ValueError("the chan_vese part needs the reference implementation (reference=...)")
     device = torch.device(args.device)
+    monitor = LoadMonitor(threads)
     desc = f"{device.type}"
     if device.type == "cuda":
         desc += f" ({torch.cuda.get_device_name(device)})"
     else:
-        desc += f" ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+        desc += f" ({cpu_model()}, {monitor.cores} cores)"
     results = {"device": desc, "command": command}
 
     models = None
     if parts & {"inference", "training", "tsdf", "modules"}:
         models, n_shared, n_total = build_models(device, args.detections, args.quick, args.levelset_opts)
         results["shared_parameters"] = f"{n_shared} of {n_total} LevelSet R-CNN tensors copied from Mask R-CNN"
+    timed = monitor.around
     if "inference" in parts:
-        results["inference"] = bench_inference(models, sizes, device, args.repeats, args.warmup, args.detections)
+        results["inference"] = timed("inference", bench_inference, models, sizes, device, args.repeats, args.warmup,
+                                     args.detections)
     if "modules" in parts:
-        results["modules"] = bench_modules(models["levelset"], sizes[0], device, args.repeats, args.warmup)
+        results["modules"] = timed("modules", bench_modules, models["levelset"], sizes[0], device, args.repeats,
+                                   args.warmup)
     if "training" in parts:
-        results["training"] = bench_training(models, args.train_size, args.train_instances, device, args.repeats,
-                                             args.warmup)
+        results["training"] = timed("training", bench_training, models, args.train_size, args.train_instances,
+                                    device, args.repeats, args.warmup)
     if "memory" in parts:
-        results["memory"] = bench_memory(args.train_size, args.train_instances, device, args.quick, threads,
-                                         args.levelset_opts)
+        results["memory"] = timed("memory", bench_memory, args.train_size, args.train_instances, device, args.quick,
+                                  threads, args.levelset_opts)
     if "chan_vese" in parts:
-        results["chan_vese"] = bench_chan_vese(reference, device, args.chan_vese_rois, 64, 112, 3,
-                                               max(args.repeats, 3), args.warmup)
+        results["chan_vese"] = timed("chan_vese", bench_chan_vese, reference, device, args.chan_vese_rois, 64, 112,
+                                     3, max(args.repeats, 3), args.warmup)
     if "tsdf" in parts:
-        results["tsdf"] = bench_tsdf(models, args.train_size, args.train_instances, device, max(args.repeats, 3),
-                                     args.warmup)
+        results["tsdf"] = timed("tsdf", bench_tsdf, models, args.train_size, args.train_instances, device,
+                                max(args.repeats, 3), args.warmup)
+    results["machine"] = machine_record(monitor)
+    if "inference" in parts:
+        results["headline"] = headline(results["machine"], args.repeats, args.quick)
     print(fmt_table(results, args))
+    warn_if_loaded(results["machine"])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
