@@ -1,6 +1,7 @@
 """Config keys of LevelSet R-CNN: ``add_levelset_rcnn_config(cfg)`` adds them, each with its default."""
 from detectron2.config import CfgNode as CN
 from levelset_core.backbone.config import add_efficientnet_lite_config  # noqa: F401  (re-exported)
+from levelset_core.compat.pointrend import add_pointrend_config
 
 
 def add_levelset_rcnn_config(cfg):
@@ -109,6 +110,9 @@ def add_levelset_rcnn_config(cfg):
 
     add_boundary_eval_config(cfg)
     add_efficientnet_lite_config(cfg)
+    # detectron2's PointRend keys (MODEL.POINT_HEAD, ROI_MASK_HEAD.FC_DIM, ...) for the PointRend baselines
+    # (configs/*/pointrend_rcnn_*.yaml); none where detectron2 has no PointRend (levelset_core.compat.pointrend)
+    add_pointrend_config(cfg)
     # Test-time augmentation (detectron2's TEST.AUG.ENABLED / MIN_SIZES / MAX_SIZE / FLIP; paper Table 1): what
     # LevelSetRCNNWithTTA averages over the views, "mask" = the soft masks H(phiN) (and H(phi0)), "phi" = the level
     # sets, then H. Measured on balloon: docs/RESULTS.md, "Test-time augmentation".

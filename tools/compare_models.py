@@ -14,6 +14,11 @@ AF1 / AF2.
     python tools/compare_models.py --train balloon_train --test balloon_val --seeds 1 2 \\
         --model "Mask R-CNN=configs/balloon/mask_rcnn_lite0_FPN.yaml" \\
         --model "LevelSet R-CNN=configs/balloon/levelset_rcnn_lite0_FPN.yaml" --output output/compare/balloon_lite0
+    # the nuclei triple (detectron2's PointRend as the third model; configs/balloon has the same three)
+    python tools/compare_models.py --train nuclei_dsb2018_train --test nuclei_dsb2018_val --seeds 1 2 3 \\
+        --model "Mask R-CNN=configs/nuclei/mask_rcnn_lite0_FPN.yaml" \\
+        --model "PointRend=configs/nuclei/pointrend_rcnn_lite0_FPN.yaml" \\
+        --model "LevelSet R-CNN=configs/nuclei/levelset_rcnn_lite0_FPN.yaml" --output output/compare/nuclei_lite0
     # any COCO- or VIA-format folder (registered as PREFIX_<split>), the quickstart pair at shorter side 320
     python tools/compare_models.py --dataset-folder balloon=../shared/datasets/balloon \\
         --train balloon_train --test balloon_val --seeds 1 2 --iters 300 --min-size 320 --max-size 512 \\
@@ -21,7 +26,10 @@ AF1 / AF2.
     # smoke test: a few iterations, one seed
     python tools/compare_models.py --smoke --train levelset_shapes_train --test levelset_shapes_val
 
-Extra ``KEY VALUE`` arguments at the end are config overrides applied to every model. Every run writes
+Every model gets the training set's class count (``MODEL.ROI_HEADS.NUM_CLASSES``, and PointRend's
+``MODEL.POINT_HEAD.NUM_CLASSES``) and mask format (``--mask-format``; by default the dataset's, e.g. bitmask for
+nuclei's RLE, else polygon, except bitmask for PointRend, which needs it). Extra ``KEY VALUE`` arguments at the end are
+config overrides applied to every model. Every run writes
 ``<output>/<name>_seed<k>/comparison_metrics.json`` (with its ``config.yaml`` and log) and keeps it; a run whose
 comparison_metrics.json exists is not redone (delete it, or pass ``--force``), so seeds can run as separate
 processes side by side and a last call with all seeds writes the table. The table goes to

@@ -17,6 +17,7 @@ questions for the code that needs them, which therefore never checks a version i
 * :mod:`.evaluation`: the C++ COCO evaluator when compiled ops exist, whether ``lvis`` works with this numpy;
 * :mod:`.cityscapes`: cityscapesscripts on numpy 2.4;
 * :mod:`.export`: ``detectron2.export`` submodules without v0.6's caffe2 import;
+* :mod:`.pointrend`: where detectron2's PointRend project lives on each version, its config keys and checks;
 * :mod:`.detectron2_installer`: installing detectron2 itself (``tools/install_detectron2.py``).
 """
 from .cityscapes import ensure_cityscapesscripts_alias

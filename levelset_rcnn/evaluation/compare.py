@@ -24,6 +24,7 @@ from detectron2.evaluation import print_csv_format
 from detectron2.evaluation.evaluator import inference_context
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
+from levelset_core.compat.pointrend import POINTREND_MASK_HEADS, has_pointrend
 
 from ..engine import Trainer, setup_cfg
 from .comparison_table import COLUMNS, make_table
@@ -60,7 +61,8 @@ def argument_parser(description=None):
     p.add_argument("--min-size", type=int, default=None, help="shorter side, training and test (default: the config's)")
     p.add_argument("--max-size", type=int, default=None, help="longest side cap (default: the config's)")
     p.add_argument("--mask-format", choices=["auto", "polygon", "bitmask"], default="auto",
-                   help="auto: the dataset metadata's mask_format, else polygon")
+                   help="auto: the training dataset metadata's mask_format (bitmask for RLE masks), else polygon, "
+                   "except bitmask for PointRend mask heads (they need it; polygons are rasterised)")
     p.add_argument("--output", default="output/compare", help="output folder")
     p.add_argument("--title", default=None, help="table title (default: the dataset names)")
     p.add_argument("--smoke", action="store_true",
@@ -128,11 +130,24 @@ def _num_classes(dataset_name):
     return len(classes)
 
 
-def build_opts(args, seed, output_dir):
-    """Config overrides shared by every model for one seed (the schedule and input size only where given)."""
-    mask_format = args.mask_format
-    if mask_format == "auto":
-        mask_format = MetadataCatalog.get(args.train).get("mask_format", "polygon")
+def _mask_format(args, config_file=None):
+    """``--mask-format``; ``auto``: the training dataset metadata's ``mask_format``, else ``"polygon"``, except
+    ``"bitmask"`` for a config (``config_file`` with the trailing overrides) whose mask head is PointRend's."""
+    if args.mask_format != "auto":
+        return args.mask_format
+    mask_format = MetadataCatalog.get(args.train).get("mask_format", None)
+    if mask_format:
+        return mask_format
+    if config_file is not None:
+        if setup_cfg(config_file, list(args.opts)).MODEL.ROI_MASK_HEAD.NAME in POINTREND_MASK_HEADS:
+            return "bitmask"
+    return "polygon"
+
+
+def build_opts(args, seed, output_dir, config_file=None):
+    """Config overrides shared by every model for one seed (the schedule and input size only where given), with
+    the mask format of ``config_file``'s model (:func:`_mask_format`)."""
+    mask_format = _mask_format(args, config_file)
     num_classes = _num_classes(args.train)
     test_classes = _num_classes(args.test)
     if test_classes != num_classes:
@@ -141,6 +156,10 @@ def build_opts(args, seed, output_dir):
         "DATASETS.TRAIN", f"('{args.train}',)",
         "DATASETS.TEST", f"('{args.test}',)",
         "MODEL.ROI_HEADS.NUM_CLASSES", str(num_classes),
+    ]
+    if has_pointrend():  # its key is in every config (add_levelset_rcnn_config); PointRend's heads need it equal
+        opts += ["MODEL.POINT_HEAD.NUM_CLASSES", str(num_classes)]
+    opts += [
         "INPUT.MASK_FORMAT", mask_format,
         "SOLVER.CHECKPOINT_PERIOD", str(10 ** 9),
         "TEST.EVAL_PERIOD", "0",
@@ -196,7 +215,7 @@ def run_one(args, model_key, seed, run_dir):
     """Train and evaluate one model with one seed; returns the metrics dict (also written to
     ``run_dir/comparison_metrics.json``, next to the run's ``config.yaml``)."""
     config_file = args.models[model_key][1]
-    cfg = setup_cfg(config_file, build_opts(args, seed, run_dir))
+    cfg = setup_cfg(config_file, build_opts(args, seed, run_dir, config_file))
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         f.write(cfg.dump())

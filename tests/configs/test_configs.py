@@ -13,6 +13,7 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, PolygonMasks
 
+from levelset_core.compat.pointrend import POINTREND_MASK_HEADS
 from levelset_rcnn.config import add_levelset_rcnn_config
 from levelset_rcnn.engine.defaults import setup_cfg
 
@@ -99,6 +100,8 @@ def _expected_mask_losses(cfg):
         return {"loss_tsdf"}
     if name == "MaskRCNNLevelSetLossHead":
         return {"loss_mask", "loss_level_set"}
+    if name == "PointRendMaskHead":  # coarse 7x7 mask (Mask R-CNN's loss) + the points' loss
+        return {"loss_mask", "loss_mask_point"}
     return {"loss_mask"}
 
 
@@ -166,7 +169,11 @@ def test_config_trains_one_step_and_infers(config_file):
     num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
 
     mask_logit_shapes = []
-    if cfg.MODEL.MASK_ON:
+    pointrend = cfg.MODEL.MASK_ON and cfg.MODEL.ROI_MASK_HEAD.NAME in POINTREND_MASK_HEADS
+    if pointrend:  # detectron2's PointRend head: its coarse mask head's logits
+        model.roi_heads.mask_head.coarse_head.register_forward_hook(
+            lambda module, inputs, out: mask_logit_shapes.append(tuple(out.shape)))
+    elif cfg.MODEL.MASK_ON:
         head = model.roi_heads.mask_head
         head = getattr(head, "tsdf_head", head)  # LevelSetMaskHead: the initial TSDF head's conv stack
         original_layers = head.layers
@@ -183,7 +190,10 @@ def test_config_trains_one_step_and_infers(config_file):
     if cfg.MODEL.MASK_ON:
         _check_mask_head_grads(model)
         assert mask_logit_shapes and mask_logit_shapes[0][0] > 0
-        if cfg.MODEL.ROI_MASK_HEAD.NAME == "HighResMaskRCNNConvUpsampleHead":
+        if pointrend:
+            side = cfg.MODEL.ROI_MASK_HEAD.OUTPUT_SIDE_RESOLUTION
+            assert mask_logit_shapes[0][-2:] == (side, side)
+        elif cfg.MODEL.ROI_MASK_HEAD.NAME == "HighResMaskRCNNConvUpsampleHead":
             side = cfg.MODEL.ROI_MASK_HEAD.OUTPUT_RESOLUTION
             assert mask_logit_shapes[0][-2:] == (side, side)
             if config_id == "Ablations/mask_rcnn_R_50_FPN_112.yaml":
