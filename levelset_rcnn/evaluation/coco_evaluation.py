@@ -194,7 +194,8 @@ def build_extra_evaluators(cfg, dataset_name, output_folder=None):
 def build_evaluator(cfg, dataset_name, output_folder=None):
     """Evaluator for ``dataset_name``, chosen by its metadata's ``evaluator_type``.
 
-    * ``"coco"``: :class:`LevelSetCOCOEvaluator` (tasks bbox + segm when ``cfg.MODEL.MASK_ON``, else bbox);
+    * ``"coco"``: :class:`LevelSetCOCOEvaluator` (tasks bbox + segm when ``cfg.MODEL.MASK_ON``, else bbox; the
+      largest ``maxDets`` is ``max(100, cfg.TEST.DETECTIONS_PER_IMAGE)``, as for the extra evaluators);
     * ``"lvis"``: :class:`~levelset_rcnn.evaluation.lvis_evaluation.LevelSetLVISEvaluator` (detectron2's
       ``LVISEvaluator`` with the ``lvis`` package where it works, faster-coco-eval's LVIS mode on numpy >= 1.24);
     * ``"cityscapes_instance"``: :class:`~levelset_rcnn.evaluation.cityscapes_evaluation.CityscapesInstanceEvaluator`
@@ -222,7 +223,11 @@ def build_evaluator(cfg, dataset_name, output_folder=None):
     elif evaluator_type == "cityscapes_instance":
         main = CityscapesInstanceEvaluator(dataset_name)
     elif evaluator_type == "coco" or hasattr(metadata, "json_file"):
-        main = LevelSetCOCOEvaluator(dataset_name, tasks, True, output_folder)
+        # COCO's maxDets [1, 10, 100] would drop detections that the model is configured to keep on images with more
+        # than 100 objects (nuclei: up to 168 per val image): the largest maxDets follows TEST.DETECTIONS_PER_IMAGE
+        # (never below COCO's 100, so every config with at most 100 is evaluated exactly as before)
+        main = LevelSetCOCOEvaluator(dataset_name, tasks, True, output_folder,
+                                     max_dets_per_image=max(100, cfg.TEST.DETECTIONS_PER_IMAGE))
     else:
         raise ValueError(
             f"No evaluator for dataset '{dataset_name}' with evaluator_type={evaluator_type!r}: supported "
