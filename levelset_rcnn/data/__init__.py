@@ -2,8 +2,8 @@
 
 Importing this package registers the built-in generated dataset (``levelset_shapes_train`` /
 ``levelset_shapes_val``, see :mod:`levelset_rcnn.data.synthetic_shapes`); nothing is generated until the data
-are first used. It also registers ``balloon_*`` and ``coco_tiny_*`` where those folders exist
-(:mod:`levelset_rcnn.data.builtin`). :mod:`levelset_rcnn.data.register` registers VIA / COCO-format datasets and folders.
+are first used. It also registers ``balloon_*``, ``coco_tiny_*`` and ``nuclei_dsb2018_*`` where those folders
+exist (:mod:`levelset_rcnn.data.builtin`). :mod:`levelset_rcnn.data.register` registers VIA / COCO-format datasets and folders.
 """
 from .builtin import BUILTIN_FOLDERS, register_builtin_folders
 from .mapper import ImageReadError, LevelSetDatasetMapper, read_image

@@ -6,10 +6,10 @@
 * :func:`register_dataset_folder`: detects the layout of a folder and registers one dataset per split.
 
 Problems are reported as ``FileNotFoundError`` (missing folder, json or image file) or ``ValueError`` (no
-recognisable layout, unparsable json, an annotation whose category id is not among the json's categories,
-...) whose message names the file, folder, image / annotation id or key. Small annotation files (up to
-``EAGER_VALIDATION_MAX_BYTES``) are checked when registering; larger ones when first loaded
-(``DatasetCatalog.get``), which reports the same errors. Annotations with an empty ``"segmentation"`` in a
+recognisable layout, unparsable json, an annotation whose category id is not among the json's categories, an
+RLE mask whose size is not its image's, ...) whose message names the file, folder, image / annotation id or key.
+Small annotation files (up to ``EAGER_VALIDATION_MAX_BYTES``) are checked when registering; larger ones when first
+loaded (``DatasetCatalog.get``), which reports the same errors. Annotations with an empty ``"segmentation"`` in a
 json whose other annotations have masks, and annotations a model cannot train on (a degenerate polygon, a box of
 zero area or entirely outside its image), are dropped with a logged count per reason and the first annotation ids
 (:func:`drop_invalid_annotations`); :func:`raise_for_dropped_annotations` makes that an error
@@ -29,6 +29,7 @@ __all__ = [
     "register_via_dataset",
     "register_dataset_folder",
     "validate_coco_json",
+    "check_rle_size",
     "drop_invalid_annotations",
     "raise_for_dropped_annotations",
     "find_dataset_splits",
@@ -55,13 +56,33 @@ DROP_REASONS = {
 # ----------------------------------------------------------------------------------------------------------
 # COCO
 # ----------------------------------------------------------------------------------------------------------
+def check_rle_size(json_file, ann, image_id, file_name, height, width):
+    """Raise ValueError when ``ann``'s ``segmentation`` is an RLE (a dict with ``size`` = [height, width]) of another
+    size than its image's ``height`` x ``width``; the message names the json, the annotation id, the image id and
+    the image file. Polygons, and images without a height / width, pass.
+
+    detectron2 would decode such a mask and stop at a bare ``AssertionError`` in the data loader (or crop it to the
+    wrong place, where the resize does not check), with nothing that says which annotation is wrong.
+    """
+    segm = ann.get("segmentation")
+    if not isinstance(segm, dict) or "size" not in segm or height is None or width is None:
+        return
+    size = [int(v) for v in segm["size"]]
+    if size != [int(height), int(width)]:
+        raise ValueError(
+            f"{json_file}: annotation id {ann.get('id')} of image id {image_id} ({os.path.basename(str(file_name))}) "
+            f"has an RLE segmentation of size {size} (height, width), but the image is {height} x {width}: re-encode "
+            "the mask at the image's size, or fix the image's height / width"
+        )
+
+
 def validate_coco_json(json_file, image_root=None, check_images=True):
     """Check a COCO instances json and return it parsed.
 
     Raises ValueError for a file that does not parse, lacks ``images`` / ``annotations`` / ``categories``,
-    has duplicate ids, or has an annotation whose ``category_id`` is not among its categories (the message
-    names the image id, the annotation id and the bad category id); FileNotFoundError for a missing json or
-    (with ``check_images``) a missing image file.
+    has duplicate ids, has an annotation whose ``category_id`` is not among its categories (the message
+    names the image id, the annotation id and the bad category id) or an RLE mask whose size is not its image's
+    (:func:`check_rle_size`); FileNotFoundError for a missing json or (with ``check_images``) a missing image file.
     """
     json_file = os.fspath(json_file)
     data = read_json(json_file)
@@ -79,14 +100,14 @@ def validate_coco_json(json_file, image_root=None, check_images=True):
         categories[cat["id"]] = cat["name"]
     if not categories:
         raise ValueError(f"{json_file}: 'categories' is empty")
-    image_ids = set()
+    image_ids = {}  # id -> image entry
     for img in data["images"]:
         for key in ("id", "file_name"):
             if key not in img:
                 raise ValueError(f"{json_file}: image entry {img} has no '{key}'")
         if img["id"] in image_ids:
             raise ValueError(f"{json_file}: image id {img['id']} appears twice in 'images'")
-        image_ids.add(img["id"])
+        image_ids[img["id"]] = img
     ann_ids = set()
     for ann in data["annotations"]:
         ann_id, image_id, category_id = ann.get("id"), ann.get("image_id"), ann.get("category_id")
@@ -100,6 +121,8 @@ def validate_coco_json(json_file, image_root=None, check_images=True):
         ann_ids.add(ann_id)
         if image_id not in image_ids:
             raise ValueError(f"{json_file}: annotation id {ann_id} refers to image id {image_id}, not in 'images'")
+        img = image_ids[image_id]
+        check_rle_size(json_file, ann, image_id, img["file_name"], img.get("height"), img.get("width"))
     if check_images and image_root is not None:
         for img in data["images"]:
             path = os.path.join(os.fspath(image_root), img["file_name"])
@@ -242,6 +265,9 @@ def _load_coco_checked(json_file, image_root, name):
             raise FileNotFoundError(
                 f"{json_file}: image file {record['file_name']} (image id {record['image_id']}) does not exist"
             )
+        for ann in record.get("annotations", []):
+            check_rle_size(json_file, ann, record["image_id"], record["file_name"], record.get("height"),
+                           record.get("width"))
     # the json is read a second time to name what detectron2 dropped (about a third of the loading time)
     drop_invalid_annotations(dicts, json_file, name, _dropped_by_detectron2(json_file))
     return dicts
