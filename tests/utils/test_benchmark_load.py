@@ -129,27 +129,30 @@ def test_no_load_average_means_unknown_not_quiet(monkeypatch):
     assert run_mod.headline(rec, 7, False) == {"ok": False, "reasons": ["the load average is unknown on this OS"]}
 
 
-def test_the_warning_appears_when_the_fake_load_is_high(monkeypatch):
-    mon, _ = monitor(monkeypatch, [(6.5, 5.8), (7.1, 6.0)])
+def one_part_under(monkeypatch, loads):
+    """The record of one (instant) inference part between the fake ``loads``, what warn_if_loaded returned and
+    what it wrote, and the report's machine / load lines."""
+    mon, _ = monitor(monkeypatch, loads)
     mon.around("inference", lambda: None)
     rec = machine_record(mon)
     stream = io.StringIO()
     block = warn_if_loaded(rec, stream)
-    text = stream.getvalue()
+    return rec, block, stream.getvalue(), "\n".join(fmt_load(rec))
+
+
+def test_the_warning_appears_when_the_fake_load_is_high(monkeypatch):
+    rec, block, text, report = one_part_under(monkeypatch, [(6.5, 5.8), (7.1, 6.0)])
     assert block and text.strip() == block.strip()
     assert "WARNING" in text and "NOT QUIET" in text and len(text.strip().splitlines()) >= 6
     assert "before inference: 1-min load 6.50" in text and "after inference: 1-min load 7.10" in text
-    assert "NOT QUIET" in fmt_load(rec)[0] and "| inference | 6.50 / 5.80 | 7.10 / 6.00 |" in "\n".join(fmt_load(rec))
+    assert "NOT QUIET" in report.splitlines()[0] and "| inference | 6.50 / 5.80 | 7.10 / 6.00 |" in report
     assert run_mod.headline(rec, 7, False) == {"ok": False, "reasons": ["the machine was not quiet"]}
 
 
 def test_no_warning_when_the_fake_load_is_low(monkeypatch):
-    mon, _ = monitor(monkeypatch, [(0.05, 0.1), (0.2, 0.1)])
-    mon.around("inference", lambda: None)
-    rec = machine_record(mon)
-    stream = io.StringIO()
-    assert warn_if_loaded(rec, stream) is None and stream.getvalue() == ""
-    assert "quiet" in fmt_load(rec)[0] and "NOT QUIET" not in "\n".join(fmt_load(rec))
+    rec, block, text, report = one_part_under(monkeypatch, [(0.05, 0.1), (0.2, 0.1)])
+    assert block is None and text == ""
+    assert "quiet" in report.splitlines()[0] and "NOT QUIET" not in report
     assert run_mod.headline(rec, 7, False) == {"ok": True, "reasons": []}
     assert run_mod.headline(rec, 3, False)["reasons"] == ["3 repeats < 7"]
 
