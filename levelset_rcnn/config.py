@@ -108,6 +108,11 @@ def add_levelset_rcnn_config(cfg):
     cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_WEIGHT = 1e-3
     cfg.MODEL.ROI_MASK_HEAD.LEVEL_SET_LOSS_EPS = 0.05
 
+    # The backbone that MODEL.BACKBONE.NAME "build_image_feature_backbone" (configs/Base-LevelSet-RCNN-FPN.yaml) builds
+    # and returns with the normalised image as one more output, features["image"] at stride 1, which the default
+    # Chan-Vese feature head reads (levelset_rcnn/modeling/image_backbone.py).
+    cfg.MODEL.BACKBONE.WRAPPED_NAME = "build_resnet_fpn_backbone"
+
     add_boundary_eval_config(cfg)
     add_efficientnet_lite_config(cfg)
     # detectron2's PointRend keys (MODEL.POINT_HEAD, ROI_MASK_HEAD.FC_DIM, ...) for the PointRend baselines

@@ -27,11 +27,14 @@ TRAINED_CONFIGS = Path(__file__).resolve().with_name("trained_configs")
 
 #: values that older configs used for the same model: (key, old value, new value, since)
 RENAMED_VALUES = (
-    ("MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "LevelSetRCNN", "issue 14 (5c1c8de): GeneralizedRCNN that also "
-     "passes the images on inference with given boxes; same weights"),
+    ("MODEL.META_ARCHITECTURE", "LevelSetRCNN", "GeneralizedRCNN", "issue 24: the image became a backbone output "
+     "(build_image_feature_backbone), the model detectron2's GeneralizedRCNN; same weights"),
     ("MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead", "LevelSetMaskHead", "issue 14 (5c1c8de): with LevelSetROIHeads and "
      "CHAN_VESE_ON, the TSDF, hyperparameter and feature heads became one mask head; old keys are renamed on load"),
 )
+#: ``MODEL.BACKBONE.NAME`` of the backbone that also returns the image (issue 24); it wraps ``WRAPPED_NAME``, the
+#: backbone (same parameters) that older configs named directly
+IMAGE_FEATURE_BACKBONE = "build_image_feature_backbone"
 #: mask heads that read MODEL.LEVELSET (for any other, e.g. Mask R-CNN's, those keys are not compared)
 LEVELSET_MASK_HEADS = ("LevelSetMaskHead", "TSDFMaskHead")
 
@@ -56,9 +59,15 @@ def saved_config_text(checkpoint_path):
     return None
 
 
-def _upgrade(saved):
-    """``saved`` (flat) with :data:`RENAMED_VALUES` applied (only where the rename is the same model)."""
+def _upgrade(saved, today):
+    """``saved`` (flat) with :data:`RENAMED_VALUES` applied (only where the rename is the same model), and a backbone
+    named directly as today's :data:`IMAGE_FEATURE_BACKBONE` around it (``today``: the row's flat config)."""
     saved = dict(saved)
+    if (today.get("MODEL.BACKBONE.NAME") == IMAGE_FEATURE_BACKBONE != saved.get("MODEL.BACKBONE.NAME")
+            and "MODEL.BACKBONE.WRAPPED_NAME" not in saved
+            and saved.get("MODEL.BACKBONE.NAME") == today.get("MODEL.BACKBONE.WRAPPED_NAME")):
+        saved["MODEL.BACKBONE.WRAPPED_NAME"] = saved["MODEL.BACKBONE.NAME"]
+        saved["MODEL.BACKBONE.NAME"] = IMAGE_FEATURE_BACKBONE
     levelset_roi_heads = saved.get("MODEL.ROI_HEADS.NAME") == "LevelSetROIHeads"
     for key, old, new, _ in RENAMED_VALUES:
         if saved.get(key) != old:
@@ -113,8 +122,8 @@ def config_drift(name, checkpoint=None, config_text=None):
                 f"{path} has no saved config (no {CHECKPOINT_CONFIG_KEY!r} entry, no {RELEASE_CONFIG_FILE} beside it): "
                 f"the row of {name!r} cannot be checked against it"
             )
-    saved = _upgrade(_flatten(yaml.safe_load(text) or {}))
     today = _flatten(get_config(name, trained=False))
+    saved = _upgrade(_flatten(yaml.safe_load(text) or {}), today)
     reads_levelset = saved.get("MODEL.ROI_MASK_HEAD.NAME") in LEVELSET_MASK_HEADS
     drift = []
     for key in sorted(saved):

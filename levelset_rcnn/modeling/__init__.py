@@ -2,6 +2,7 @@
 from . import backbone  # noqa: F401  (EfficientNet-Lite backbones, efficientnet-lite:// weights)
 from .chan_vese import ChanVeseRefinement, split_hyperparameters
 from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, ChanVeseFeatureHead, build_chan_vese_feature_head
+from .image_backbone import build_image_feature_backbone, with_image_feature
 from .hyperparameter_head import (
     HYPERPARAMETER_HEAD_REGISTRY,
     GlobalHyperparameters,

@@ -13,6 +13,8 @@ from detectron2.utils.registry import Registry
 from fvcore.nn import weight_init
 from torch import nn
 
+from .image_backbone import IMAGE_FEATURE, IMAGE_FEATURE_BACKBONE
+
 __all__ = [
     "CHAN_VESE_FEATURE_HEAD_REGISTRY",
     "ChanVeseFeatureHead",
@@ -146,8 +148,8 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     head's own layers and cannot disturb the features that the RPN and the box head share.
 
     ``forward(x, features, boxes)``: ``x`` ``(R, C_in, s, s)`` pooled RoI features, ``features`` the image-level
-    feature dict (with ``"image"`` ``(B, 3, H, W)`` when ``USE_IMAGE``), ``boxes`` a list of B ``Boxes``;
-    returns ``(R, C, S, S)``.
+    feature dict (with ``"image"`` ``(B, 3, H, W)`` when ``USE_IMAGE``: the backbone's output of
+    :mod:`~levelset_rcnn.modeling.image_backbone`), ``boxes`` a list of B ``Boxes``; returns ``(R, C, S, S)``.
     """
 
     uses_image_features = True
@@ -186,6 +188,12 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         if head.IN_FEATURE not in feature_shapes:
             raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = {head.IN_FEATURE!r} is not a backbone output; "
                              f"available: {sorted(feature_shapes)}")
+        if head.USE_IMAGE and IMAGE_FEATURE not in feature_shapes:
+            raise ValueError(
+                f"MODEL.LEVELSET.FEATURE_HEAD.USE_IMAGE reads the normalised image as the backbone output "
+                f"{IMAGE_FEATURE!r}, which MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} does not return: set "
+                f"MODEL.BACKBONE.NAME {IMAGE_FEATURE_BACKBONE!r} and MODEL.BACKBONE.WRAPPED_NAME "
+                f"{cfg.MODEL.BACKBONE.NAME!r} (or MODEL.LEVELSET.FEATURE_HEAD.USE_IMAGE False)")
         shape = feature_shapes[head.IN_FEATURE]
         return {
             "input_shape": input_shape,
@@ -207,7 +215,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     @property
     def required_features(self):
         """The image-level inputs it reads: its FPN level and, with ``USE_IMAGE``, ``"image"``."""
-        return [self.in_feature] + (["image"] if self.use_image else [])
+        return [self.in_feature] + ([IMAGE_FEATURE] if self.use_image else [])
 
     def forward(self, x, features, boxes):
         fine = features[self.in_feature]
@@ -215,10 +223,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             fine, x = fine.detach(), x.detach()
         parts = [self.fine_pooler([self.reduce(fine)], boxes)]
         if self.use_image:
-            if "image" not in features:
-                raise ValueError("FineGrainedChanVeseFeatureHead with USE_IMAGE needs the input images as "
-                                 "features['image'] (LevelSetROIHeads.forward and LevelSetRCNN.inference add it)")
-            parts.append(self.image_pooler([features["image"].to(parts[0].dtype)], boxes))
+            parts.append(self.image_pooler([features[IMAGE_FEATURE].to(parts[0].dtype)], boxes))
         if self.coarse is not None:
             coarse = self.coarse(x)
             if coarse.shape[0] > 0:

@@ -13,9 +13,10 @@ as detectron2 keeps ``mask_rcnn_loss`` / ``mask_rcnn_inference`` next to its mas
 Inputs. The head pools its own RoI features (detectron2's "dict mode", ``mask_pooler = None``): it is called as
 ``head(features, instances)`` with the image-level feature dict, so that a feature head that reads the full-resolution
 evidence (:class:`~levelset_rcnn.modeling.feature_head.FineGrainedChanVeseFeatureHead`: an FPN level and the
-normalised image ``features["image"]``) gets it. :class:`~levelset_rcnn.modeling.roi_heads.LevelSetROIHeads` builds it
-that way and adds the image. With a feature head that needs only the pooled RoI features (the paper's
-``ChanVeseFeatureHead``) it also works inside detectron2's plain ``StandardROIHeads``, called with pooled features.
+normalised image ``features["image"]``, a backbone output: :mod:`~levelset_rcnn.modeling.image_backbone`) gets it;
+:class:`~levelset_rcnn.modeling.roi_heads.LevelSetROIHeads` builds it that way (docs/DESIGN.md, "One image through the
+model"). With a feature head that needs only the pooled RoI features (the paper's ``ChanVeseFeatureHead``) it also
+works inside detectron2's plain ``StandardROIHeads``, called with pooled features.
 
 ``MODEL.LEVELSET.CHAN_VESE_ON = False`` keeps only the TSDF head (mask = H(φ0), upsampled to S×S).
 """
@@ -241,11 +242,7 @@ class LevelSetMaskHead(nn.Module):
         if self.refinement is None:
             return phi0_small, phi0, [], None
         hparams = self.hyperparameter_head(x)
-        if self.uses_image_features:
-            if features is None or boxes is None:
-                raise ValueError(f"{type(self.feature_head).__name__} needs the image-level features and RoI boxes: "
-                                 "build this head with the backbone's feature shapes (LevelSetROIHeads does) so "
-                                 "that it is called with the feature dict")
+        if self.uses_image_features:  # built with the backbone's feature shapes: called with the feature dict
             embedding = self.feature_head(x, features, boxes)
         else:
             embedding = self.feature_head(x)
@@ -259,10 +256,6 @@ class LevelSetMaskHead(nn.Module):
         if isinstance(features, dict):
             if self.pooler is None:
                 raise ValueError("LevelSetMaskHead was built for pooled RoI features but got a feature dict")
-            missing = [f for f in self.required_features if f not in features]
-            if missing:
-                raise ValueError(f"LevelSetMaskHead needs the features {missing} (has {sorted(features)}); "
-                                 "'image' is added by LevelSetROIHeads.forward and LevelSetRCNN.inference")
             x = self.pooler([features[f] for f in self.in_features], boxes)
             phi0_small, phi0, phis, hparams = self.levelset_forward(x, instances, features, boxes)
         else:

@@ -1,29 +1,29 @@
-"""``LevelSetRCNN``: detectron2's ``GeneralizedRCNN`` that also hands the images to the ROI heads on given boxes.
+"""``MODEL.META_ARCHITECTURE "LevelSetRCNN"``: deprecated name of old configs (issue 24).
 
-detectron2's ``GeneralizedRCNN.inference(inputs, detected_instances)`` calls ``roi_heads.forward_with_given_boxes(
-features, instances)`` with the backbone features only. The default Chan-Vese feature head
-(``FineGrainedChanVeseFeatureHead`` with ``USE_IMAGE``) RoIAligns the normalised image itself (the intensities of
-Eq. 1), so this meta-architecture adds it as ``features["image"]`` when the ROI heads' mask branch reads it
-(``roi_heads.needs_images``), as :class:`LevelSetROIHeads` does in its own ``forward``.
-Everything else (parameters, checkpoints, training, inference on proposals) is ``GeneralizedRCNN``'s.
+Until issue 24 ``LevelSetRCNN`` was a ``GeneralizedRCNN`` subclass that re-implemented inference with given boxes to
+hand the normalised image to the mask head. The image is now a backbone output
+(:mod:`levelset_rcnn.modeling.image_backbone`), so a LevelSet R-CNN is detectron2's stock ``GeneralizedRCNN``; the
+name stays registered so that configs and release checkpoints' saved configs that use it still build the same model.
 """
+import logging
+
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+
+from .image_backbone import IMAGE_FEATURE_BACKBONE, upgrade_meta_architecture
 
 __all__ = ["LevelSetRCNN"]
 
+logger = logging.getLogger(__name__)
+
 
 @META_ARCH_REGISTRY.register()
-class LevelSetRCNN(GeneralizedRCNN):
-    """``MODEL.META_ARCHITECTURE "LevelSetRCNN"`` (set by ``configs/Base-LevelSet-RCNN-FPN.yaml``)."""
-
-    def inference(self, batched_inputs, detected_instances=None, do_postprocess=True):
-        if detected_instances is None or not getattr(self.roi_heads, "needs_images", False):
-            return super().inference(batched_inputs, detected_instances, do_postprocess)
-        assert not self.training
-        images = self.preprocess_image(batched_inputs)
-        features = dict(self.backbone(images.tensor), image=images.tensor)
-        instances = [x.to(self.device) for x in detected_instances]
-        results = self.roi_heads.forward_with_given_boxes(features, instances)
-        if do_postprocess:
-            return GeneralizedRCNN._postprocess(results, batched_inputs, images.image_sizes)
-        return results
+def LevelSetRCNN(cfg):  # noqa: N802  (the registered name old configs use)
+    """Build detectron2's ``GeneralizedRCNN`` for a config that names ``"LevelSetRCNN"``, with the image-feature
+    backbone around the configured one (:func:`~levelset_rcnn.modeling.image_backbone.upgrade_meta_architecture`),
+    and a warning naming the keys to set. Same parameters as before: its checkpoints load unchanged."""
+    new = upgrade_meta_architecture(cfg)
+    logger.warning("MODEL.META_ARCHITECTURE 'LevelSetRCNN' is deprecated (the image is now a backbone output, the "
+                   "model detectron2's GeneralizedRCNN): set MODEL.META_ARCHITECTURE 'GeneralizedRCNN', "
+                   "MODEL.BACKBONE.NAME '%s' and MODEL.BACKBONE.WRAPPED_NAME '%s'; building exactly that model",
+                   IMAGE_FEATURE_BACKBONE, new.MODEL.BACKBONE.WRAPPED_NAME)
+    return GeneralizedRCNN(new)

@@ -19,8 +19,8 @@ class LevelSetROIHeads(StandardROIHeads):
     LevelSet mask branch). It adds only what detectron2's ROI heads cannot do:
 
     * the mask head gets the image-level feature dict (detectron2's ``mask_pooler = None`` mode: it pools its RoIs
-      itself) with the levels its feature head reads, and, for a feature head that reads the image (the default
-      fine-grained head), the normalised images as ``features["image"]`` — the ROI heads' only access to them;
+      itself) with the levels its feature head reads (``mask_in_features``, e.g. ``["p2", "p3", "p4", "p5",
+      "image"]``: ``"image"`` is the backbone's output of :mod:`levelset_rcnn.modeling.image_backbone`);
     * checkpoints written before the mask branch became one head (``roi_heads.hyperparameter_head.*``,
       ``roi_heads.feature_head.*``, ``roi_heads.mask_head.<TSDF layers>``) and before the TSDF predictor rename load
       unchanged: their keys are renamed on load (:func:`levelset_rcnn.checkpoint.upgrade_mask_branch_keys`); a
@@ -57,26 +57,6 @@ class LevelSetROIHeads(StandardROIHeads):
                              f"got {name!r}; for other mask heads use StandardROIHeads")
         mask_head = head_class(cfg, dict(input_shape))
         return {"mask_in_features": mask_head.required_features, "mask_pooler": None, "mask_head": mask_head}
-
-    @property
-    def needs_images(self):
-        """True when the mask head reads the normalised input images (``features["image"]``); who calls the ROI
-        heads on given boxes must then add them (:class:`~levelset_rcnn.modeling.meta_arch.LevelSetRCNN` does)."""
-        return self.mask_on and "image" in self.mask_in_features
-
-    def forward(self, images, features, proposals, targets=None):
-        """detectron2's ROI heads forward; adds the normalised images as ``features["image"]`` when the mask head
-        reads them."""
-        if self.needs_images:
-            features = dict(features, image=images.tensor)
-        return super().forward(images, features, proposals, targets)
-
-    def forward_with_given_boxes(self, features, instances):
-        if self.needs_images and "image" not in features:
-            raise ValueError(f"{type(self.mask_head.feature_head).__name__} needs the input images: call "
-                             "LevelSetROIHeads.forward(images, ...), or pass them as features['image'] "
-                             "(MODEL.META_ARCHITECTURE 'LevelSetRCNN' does so on inference with given boxes)")
-        return super().forward_with_given_boxes(features, instances)
 
     @property
     def inference_levelsets(self):

@@ -7,8 +7,8 @@ flipped ones. :class:`LevelSetRCNNWithTTA` keeps that procedure and adapts the m
 
 * in every view the *whole* LevelSet mask branch runs on the merged boxes: the TSDF head, the hyperparameter head,
   the Chan-Vese feature head and the N Chan-Vese steps (detectron2's ``model.inference(inputs, detected_instances)``;
-  :class:`~levelset_rcnn.modeling.meta_arch.LevelSetRCNN` hands the view's normalised image to a fine-grained
-  feature head);
+  the fine-grained feature head reads the view's normalised image, a backbone output:
+  :mod:`~levelset_rcnn.modeling.image_backbone`);
 * the views are combined per RoI in the RoI frame (a horizontally flipped view's RoI grid is flipped back).
   ``TEST.AUG.LEVELSET_AVERAGE`` chooses what is averaged: ``"mask"`` averages the soft masks H_ε(φN) (and H_ε(φ0));
   ``"phi"`` averages the level sets φN (and φ0) and applies H_ε to the mean. Measured on balloon
@@ -25,7 +25,6 @@ from detectron2.modeling.postprocessing import detector_postprocess
 
 from ..layers.level_set import heaviside
 from .levelset_mask_head import LevelSetMaskHead
-from .meta_arch import LevelSetRCNN
 
 __all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "check_tta_config", "LEVELSET_AVERAGES"]
 
@@ -65,11 +64,6 @@ class LevelSetRCNNWithTTA(GeneralizedRCNNWithTTA):
         if not _is_levelset_model(self.model):
             raise ValueError("LevelSetRCNNWithTTA needs a model whose mask head is LevelSetMaskHead; use "
                              "build_tta_model(cfg, model) to get detectron2's TTA for other models")
-        heads = self.model.roi_heads
-        if getattr(heads, "needs_images", False) and not isinstance(self.model, LevelSetRCNN):
-            raise ValueError(f"{type(heads.mask_head.feature_head).__name__} reads the images: TTA's mask step "
-                             "(inference on the merged boxes) needs MODEL.META_ARCHITECTURE 'LevelSetRCNN', got "
-                             f"{type(self.model).__name__}")
         self.average = average
 
     def _combine_views(self, outputs, tfms, merged):

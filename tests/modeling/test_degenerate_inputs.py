@@ -182,15 +182,14 @@ def test_inference_with_zero_detections_in_one_image_only():
             d.pred_classes = torch.zeros(len(d.pred_boxes), dtype=torch.int64)
             d.scores = torch.ones(len(d.pred_boxes))
             dets.append(d)
-        # the default (fine-grained) feature head reads the normalised image too: without it, a clear error
-        with pytest.raises(ValueError, match="needs the input images"):
-            model.roi_heads.forward_with_given_boxes(features, dets)
-        out = model.roi_heads.forward_with_given_boxes(dict(features, image=images.tensor), dets)
-        # detectron2's public path, GeneralizedRCNN.inference(inputs, detected_instances), through LevelSetRCNN
+        # the default (fine-grained) feature head reads the normalised image: a backbone output
+        assert features["image"] is images.tensor
+        out = model.roi_heads.forward_with_given_boxes(features, dets)
+        # detectron2's public path, GeneralizedRCNN.inference(inputs, detected_instances), unchanged
         public = model.inference([{"image": t, "height": H, "width": W} for t in
                                   (torch.rand(3, H, W, generator=g) * 255, torch.rand(3, H, W, generator=g) * 255)],
                                  detected_instances=dets)
-    assert type(model).__name__ == "LevelSetRCNN"
+    assert type(model).__name__ == "GeneralizedRCNN"
     assert tuple(public[0]["instances"].pred_masks.shape) == (2, H, W)
     assert len(public[1]["instances"]) == 0
     assert tuple(out[0].pred_masks.shape[:2]) == (2, 1)

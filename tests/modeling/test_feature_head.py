@@ -117,15 +117,11 @@ def test_fine_grained_head_sees_detail_finer_than_the_pooled_grid():
     assert (left[0] - right[0]).abs() > 1e-3
 
 
-def test_fine_grained_head_empty_batch_and_missing_image():
+def test_fine_grained_head_empty_batch():
     head = _fine_head()
     x, features, boxes = _fine_inputs(num_boxes=(0, 0))
     out = head(x, features, boxes)
     assert out.shape == (0, 8, 28, 28)
-    x, features, boxes = _fine_inputs()
-    del features["image"]
-    with pytest.raises(ValueError, match="USE_IMAGE needs the input images"):
-        head(x, features, boxes)
 
 
 def test_fine_grained_head_config_errors():
@@ -141,3 +137,7 @@ def test_fine_grained_head_config_errors():
         build_chan_vese_feature_head(cfg, ShapeSpec(channels=16), {"p2": ShapeSpec(channels=8, stride=4)})
     with pytest.raises(ValueError, match="needs the backbone's feature shapes"):
         build_chan_vese_feature_head(cfg, ShapeSpec(channels=16))
+    # USE_IMAGE reads the image as a backbone output (levelset_rcnn/modeling/image_backbone.py): checked at build time
+    cfg.MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = "p2"
+    with pytest.raises(ValueError, match="backbone output 'image', which MODEL.BACKBONE.NAME = .* does not return"):
+        build_chan_vese_feature_head(cfg, ShapeSpec(channels=16), {"p2": ShapeSpec(channels=8, stride=4)})
