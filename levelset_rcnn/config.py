@@ -185,7 +185,7 @@ def validate_levelset_config(cfg):
     """Check every ``MODEL.LEVELSET.*`` value (type, range, consistency) before any LevelSet layer is built.
 
     Raises ``ValueError`` naming the key and the value, e.g. ``MODEL.LEVELSET.NUM_ITERATIONS = -2: must be
-    >= 1``. Called by the model's builders (``LevelSetMaskHead`` / ``TSDFMaskHead``); harmless to call again.
+    >= 1``. Called by the model's builder (``LevelSetMaskHead``); harmless to call again.
     Keys of a feature head other than the default ones (e.g. ``FEATURE_HEAD.IN_FEATURE``) are checked by that
     head.
     """

@@ -13,7 +13,7 @@ from levelset_rcnn.engine import Trainer
 from levelset_rcnn.engine.defaults import setup_cfg
 
 QUICKSTART = str(REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml")
-TSDF_ONLY = ["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead"]
+TSDF_ONLY = ["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.LEVELSET.CHAN_VESE_ON", "False"]
 
 BAD = [
     ("NUM_ITERATIONS", "-2", "-2"),

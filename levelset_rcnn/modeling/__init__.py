@@ -9,13 +9,13 @@ from .hyperparameter_head import (
     InstanceHyperparameterHead,
     build_hyperparameter_head,
 )
-from .levelset_mask_head import LevelSetMaskHead, levelset_mask_inference, levelset_mask_losses
+from .levelset_mask_head import LevelSetMaskHead, TSDFMaskHead, levelset_mask_inference, levelset_mask_losses
 from .losses import gather_gt_masks, tsdf_loss
 from .mask_heads import HighResMaskRCNNConvUpsampleHead, MaskRCNNLevelSetLossHead
 from .meta_arch import LevelSetRCNN
 from .roi_heads import LevelSetROIHeads
 from .test_time_augmentation import LevelSetRCNNWithTTA, build_tta_model
 from .tsdf import truncated_signed_distance, tsdf_targets, upsample_tsdf
-from .tsdf_head import TSDFMaskHead
+from .tsdf_head import TSDFHead
 
 __all__ = [k for k in globals().keys() if not k.startswith("_")]

@@ -2,7 +2,7 @@
 
 One head in detectron2's ``ROI_MASK_HEAD_REGISTRY`` owns the four parts of the branch and runs them on each RoI:
 
-1. the initial TSDF head (:class:`~levelset_rcnn.modeling.tsdf_head.TSDFMaskHead`): 28×28 φ0 per class;
+1. the initial TSDF head (:class:`~levelset_rcnn.modeling.tsdf_head.TSDFHead`): 28×28 φ0 per class;
 2. the hyperparameter head: ``(R, 2N + 3)`` values λ1, λ2, μ, ε_1…ε_N, Δt_1…Δt_N (section 4.1);
 3. the Chan-Vese feature head: a ``(R, C, S, S)`` embedding F that replaces the image of Eq. 6;
 4. the unrolled Chan-Vese refinement: N steps (Eqs. 6–9) from φ0 upsampled to S×S (S = ``MODEL.LEVELSET.RESOLUTION``).
@@ -18,7 +18,10 @@ normalised image ``features["image"]``, a backbone output: :mod:`~levelset_rcnn.
 model"). With a feature head that needs only the pooled RoI features (the paper's ``ChanVeseFeatureHead``) it also
 works inside detectron2's plain ``StandardROIHeads``, called with pooled features.
 
-``MODEL.LEVELSET.CHAN_VESE_ON = False`` keeps only the TSDF head (mask = H(φ0), upsampled to S×S).
+``MODEL.LEVELSET.CHAN_VESE_ON = False`` keeps only the TSDF head: the TSDF-only ablation, the paper's Table 2 row
+"initial TSDF" as a model of its own (``configs/Ablations/tsdf_only_R_50_FPN.yaml``): φ0 at 28×28 trained with
+``loss_tsdf_initial`` = w0 · ℓ_TSDF at 28×28 (section 4.2), mask H_ε(φ0) bilinearly upsampled to S×S — exactly the
+``pred_masks_initial`` / ``segm_initial`` of the full model.
 """
 import logging
 
@@ -35,7 +38,7 @@ from .feature_head import build_chan_vese_feature_head
 from .hyperparameter_head import build_hyperparameter_head
 from .losses import roi_tsdf_loss
 from .tsdf import upsample_tsdf
-from .tsdf_head import TSDFMaskHead, select_class_channel
+from .tsdf_head import TSDFHead, select_class_channel
 
 __all__ = ["LevelSetMaskHead", "levelset_mask_losses", "levelset_mask_inference"]
 
@@ -120,7 +123,7 @@ class LevelSetMaskHead(nn.Module):
                  inference_heaviside_eps=0.1, inference_initial_masks=True):
         """
         Args:
-            tsdf_head: the initial TSDF head (φ0, ``(R, K, s, s)`` from ``tsdf_head.layers``).
+            tsdf_head: the initial TSDF head (:class:`~levelset_rcnn.modeling.tsdf_head.TSDFHead`: φ0, ``(R, K, s, s)``).
             pooler: the RoI pooler for feature dicts; ``in_features``: the feature names it pools.
             hyperparameter_head, feature_head, refinement: the Chan-Vese parts (all three, or none).
             resolution: S, the side of F, φ1 … φN and the final masks.
@@ -181,7 +184,7 @@ class LevelSetMaskHead(nn.Module):
             pooled, feature_shapes = input_shape, None
         # built in this order (tsdf, hyperparameter, feature head): the random initialisation of each is the one
         # the model had before the mask branch became one head, so a seed gives the same model
-        ret["tsdf_head"] = TSDFMaskHead(cfg, pooled)
+        ret["tsdf_head"] = TSDFHead(cfg, pooled)
         if ls.CHAN_VESE_ON:
             ret["hyperparameter_head"] = build_hyperparameter_head(cfg, pooled)
             ret["feature_head"] = build_chan_vese_feature_head(cfg, pooled, feature_shapes=feature_shapes)
@@ -237,7 +240,7 @@ class LevelSetMaskHead(nn.Module):
         to ``(R, 1, S, S)``, the list [φ1 … φN] (empty without Chan-Vese) and ``(R, 2N + 3)`` hyperparameters
         (None without Chan-Vese).
         """
-        phi0_small = select_class_channel(self.tsdf_head.layers(x), instances)
+        phi0_small = select_class_channel(self.tsdf_head(x), instances)
         phi0 = upsample_tsdf(phi0_small, self.resolution)
         if self.refinement is None:
             return phi0_small, phi0, [], None
@@ -270,3 +273,18 @@ class LevelSetMaskHead(nn.Module):
             phi0, phis, hparams, instances, heaviside_eps=self.inference_heaviside_eps,
             initial_masks=self.inference_initial_masks, levelsets=self.inference_levelsets,
         )
+
+
+@ROI_MASK_HEAD_REGISTRY.register()
+def TSDFMaskHead(cfg, input_shape):  # noqa: N802  (the registered name of old configs)
+    """Deprecated ``MODEL.ROI_MASK_HEAD.NAME "TSDFMaskHead"`` (a stand-alone mask head until issue 24) with detectron2's
+    ``StandardROIHeads``: the TSDF-only ablation, now :class:`LevelSetMaskHead` with ``MODEL.LEVELSET.CHAN_VESE_ON
+    False`` (same layers; loss ``loss_tsdf_initial`` at 28×28 weighted by ``LOSS_WEIGHT_INITIAL``, mask H(φ0) at S×S).
+    Builds that, with a warning naming the keys to set."""
+    logger.warning("MODEL.ROI_MASK_HEAD.NAME 'TSDFMaskHead' is deprecated: the TSDF-only ablation is MODEL.ROI_HEADS.NAME "
+                   "'LevelSetROIHeads', MODEL.ROI_MASK_HEAD.NAME 'LevelSetMaskHead', MODEL.LEVELSET.CHAN_VESE_ON False "
+                   "(configs/Ablations/tsdf_only_R_50_FPN.yaml); building LevelSetMaskHead with CHAN_VESE_ON False")
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.LEVELSET.CHAN_VESE_ON = False
+    return LevelSetMaskHead(cfg, input_shape)

@@ -1,13 +1,21 @@
-"""Initial TSDF head (section 4.1): Mask R-CNN's mask head with a TSDF output instead of a binary one."""
+"""Initial TSDF head (section 4.1): φ0, a TSDF in [−1, 1] per class on a 28×28 RoI grid.
+
+:class:`TSDFHead` is a plain module built inside :class:`~levelset_rcnn.modeling.LevelSetMaskHead` (as its
+``tsdf_head``); its loss and inference are the mask head's (:func:`~levelset_rcnn.modeling.levelset_mask_losses`,
+:func:`~levelset_rcnn.modeling.levelset_mask_inference`). The TSDF-only ablation is ``LevelSetMaskHead`` with
+``MODEL.LEVELSET.CHAN_VESE_ON False`` (``configs/Ablations/tsdf_only_R_50_FPN.yaml``).
+"""
+import logging
+
 import torch
 from detectron2.config import configurable
-from detectron2.layers import cat
-from detectron2.modeling.roi_heads.mask_head import ROI_MASK_HEAD_REGISTRY, MaskRCNNConvUpsampleHead
+from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
+from fvcore.nn import weight_init
+from torch import nn
 
-from ..layers.level_set import heaviside
-from .losses import roi_tsdf_loss
+__all__ = ["TSDFHead", "select_class_channel"]
 
-__all__ = ["TSDFMaskHead", "select_class_channel"]
+logger = logging.getLogger(__name__)
 
 
 def select_class_channel(pred, instances):
@@ -22,66 +30,72 @@ def select_class_channel(pred, instances):
     return pred[torch.arange(pred.shape[0], device=pred.device), classes].unsqueeze(1)
 
 
-@ROI_MASK_HEAD_REGISTRY.register()
-class TSDFMaskHead(MaskRCNNConvUpsampleHead):
-    """The mask head of Mask R-CNN whose 28×28 output is a TSDF in [−1, 1] (tanh), one per class.
+class TSDFHead(nn.Sequential):
+    """Mask R-CNN's mask-head layers (``ROI_MASK_HEAD.NUM_CONV`` 3×3 convs of ``CONV_DIM`` channels, a 2× transposed
+    conv, a 1×1 conv to K classes) with a tanh: ``(R, C_in, 14, 14)`` → ``(R, K, 28, 28)`` TSDF φ0 in [−1, 1].
 
-    Used alone with detectron2's ``StandardROIHeads`` it is the "TSDF-only mask head" ablation (section 5:
-    ℓ_TSDF instead of BCE, mask = H(φ0)); inside :class:`~levelset_rcnn.modeling.LevelSetMaskHead` (as its
-    ``tsdf_head``) it provides φ0.
-    The truncation at its side S is ``MODEL.LEVELSET.TRUNCATION · S / MODEL.LEVELSET.RESOLUTION``.
-
-    Its last 1×1 conv is ``tsdf_predictor`` (not Mask R-CNN's ``predictor``), so a Mask R-CNN checkpoint's mask
-    logits never load as distances: a state dict with ``mask_head.predictor.*`` is refused when loaded into
-    this head (LevelSet R-CNN checkpoints written before the rename are renamed on load by
-    :class:`~levelset_rcnn.modeling.LevelSetROIHeads`; see :mod:`levelset_rcnn.checkpoint`).
+    Layers, parameter names and initialisation are those of detectron2's ``MaskRCNNConvUpsampleHead`` (so a seed
+    builds the same φ0 head as before it became a plain module), except that the last 1×1 conv is ``tsdf_predictor``:
+    Mask R-CNN's ``predictor`` (mask logits, same shape) never loads into it as distances. A state dict with
+    ``predictor.*`` and no ``tsdf_predictor.*`` is refused on load, with the command that converts the file
+    (:func:`mask_predictor_refusal`; LevelSet R-CNN checkpoints of older layouts are renamed before this runs, by
+    :class:`~levelset_rcnn.modeling.LevelSetMaskHead`).
     """
 
     @configurable
-    def __init__(self, input_shape, *, truncation_ratio, loss_heaviside_eps, inference_heaviside_eps=0.1, **kwargs):
-        super().__init__(input_shape, **kwargs)
-        # rename the parent's last layer (registration order, hence layers(), is unchanged: it stays last)
-        predictor = self.predictor
-        del self.predictor
-        self.tsdf_predictor = predictor
-        self.truncation_ratio = truncation_ratio
-        self.loss_heaviside_eps = loss_heaviside_eps
-        self.inference_heaviside_eps = inference_heaviside_eps
-        self._register_load_state_dict_pre_hook(self._refuse_mask_predictor)
-
-    @staticmethod
-    def _refuse_mask_predictor(state_dict, prefix, *args):
-        if any(k.startswith(prefix + "predictor.") for k in state_dict) and not any(
-            k.startswith(prefix + "tsdf_predictor.") for k in state_dict
-        ):
-            from ..checkpoint import mask_predictor_refusal
-
-            raise mask_predictor_refusal(prefix)
+    def __init__(self, input_shape: ShapeSpec, *, num_classes, conv_dims, conv_norm=""):
+        super().__init__()
+        if len(conv_dims) < 1:
+            raise ValueError("TSDFHead needs at least the transposed conv's width in conv_dims")
+        convs = []
+        channels = input_shape.channels
+        for k, dim in enumerate(conv_dims[:-1]):
+            conv = Conv2d(channels, dim, kernel_size=3, stride=1, padding=1, bias=not conv_norm,
+                          norm=get_norm(conv_norm, dim), activation=nn.ReLU())
+            self.add_module(f"mask_fcn{k + 1}", conv)
+            convs.append(conv)
+            channels = dim
+        self.deconv = ConvTranspose2d(channels, conv_dims[-1], kernel_size=2, stride=2, padding=0)
+        self.add_module("deconv_relu", nn.ReLU())
+        self.tsdf_predictor = Conv2d(conv_dims[-1], num_classes, kernel_size=1, stride=1, padding=0)
+        for layer in convs + [self.deconv]:
+            weight_init.c2_msra_fill(layer)
+        nn.init.normal_(self.tsdf_predictor.weight, std=0.001)
+        nn.init.constant_(self.tsdf_predictor.bias, 0)
 
     @classmethod
     def from_config(cls, cfg, input_shape):
-        from ..config import validate_levelset_config
+        """``MODEL.ROI_MASK_HEAD.{NUM_CONV, CONV_DIM, NORM, CLS_AGNOSTIC_MASK}`` and ``MODEL.ROI_HEADS.NUM_CLASSES``,
+        as for Mask R-CNN's mask head."""
+        head = cfg.MODEL.ROI_MASK_HEAD
+        return {
+            "input_shape": input_shape,
+            "num_classes": 1 if head.CLS_AGNOSTIC_MASK else cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+            "conv_dims": [head.CONV_DIM] * (head.NUM_CONV + 1),
+            "conv_norm": head.NORM,
+        }
 
-        validate_levelset_config(cfg)
-        ret = super().from_config(cfg, input_shape)
-        ret["truncation_ratio"] = cfg.MODEL.LEVELSET.TRUNCATION / cfg.MODEL.LEVELSET.RESOLUTION
-        ret["loss_heaviside_eps"] = cfg.MODEL.LEVELSET.LOSS_HEAVISIDE_EPS
-        ret["inference_heaviside_eps"] = cfg.MODEL.LEVELSET.INFERENCE_HEAVISIDE_EPS
-        return ret
+    def forward(self, x):
+        """``(R, C_in, s, s)`` pooled RoI features → ``(R, K, 2s, 2s)`` φ0 in [−1, 1]."""
+        return torch.tanh(super().forward(x))
 
-    def layers(self, x):
-        """``(R, C_in, 14, 14)`` → ``(R, K, 28, 28)`` TSDF in [−1, 1]."""
-        return torch.tanh(super().layers(x))
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        if any(k.startswith(prefix + "predictor.") for k in state_dict) and not any(
+                k.startswith(prefix + "tsdf_predictor.") for k in state_dict):
+            raise mask_predictor_refusal(prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
-    def loss(self, phi0, instances):
-        """ℓ_TSDF of class-selected ``(R, 1, S, S)`` φ0 against targets at its own side S."""
-        return roi_tsdf_loss(phi0, instances, self.truncation_ratio, self.loss_heaviside_eps)
 
-    def forward(self, x, instances):
-        phi0 = select_class_channel(self.layers(x), instances)
-        if self.training:
-            return {"loss_tsdf": self.loss(phi0, instances) * self.loss_weight}
-        masks = heaviside(phi0, self.inference_heaviside_eps)
-        for inst, m in zip(instances, masks.split([len(i) for i in instances])):
-            inst.pred_masks = m
-        return instances
+def mask_predictor_refusal(prefix):
+    """The error for a state dict whose ``<prefix>predictor.*`` would land in a TSDF head."""
+    return ValueError(
+        f"this checkpoint has '{prefix}predictor.*' but LevelSet R-CNN's TSDF head names its predictor "
+        "'tsdf_predictor', and the checkpoint has no LevelSet-only key (roi_heads.hyperparameter_head.* / "
+        "roi_heads.feature_head.*): it is a Mask R-CNN checkpoint, whose mask predictor outputs logits, not distances, "
+        "so it is not loaded. To start LevelSet R-CNN from it, drop that predictor once: "
+        "'python -m levelset_rcnn.checkpoint drop-mask-predictor IN OUT.pth' and use OUT.pth. If it is a LevelSet "
+        "R-CNN TSDF-only / CHAN_VESE_ON False checkpoint saved before the rename: "
+        "'python -m levelset_rcnn.checkpoint rename-tsdf-predictor IN OUT.pth'."
+    )

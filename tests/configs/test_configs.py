@@ -53,7 +53,7 @@ KNOWN_MASK_LOSSES = {
     "Ablations/levelset_rcnn_R_50_FPN_paper_feature_head.yaml": LS,
     "Ablations/mask_rcnn_R_50_FPN_112.yaml": {"loss_mask"},
     "Ablations/mask_rcnn_R_50_FPN_ls_loss.yaml": {"loss_mask", "loss_level_set"},
-    "Ablations/tsdf_only_R_50_FPN.yaml": {"loss_tsdf"},
+    "Ablations/tsdf_only_R_50_FPN.yaml": {"loss_tsdf_initial"},
     "COCO-InstanceSegmentation/levelset_rcnn_R_50_FPN_1x.yaml": LS,
     "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml": {"loss_mask"},
     "Cityscapes/levelset_rcnn_R_50_FPN.yaml": LS,
@@ -96,8 +96,6 @@ def _expected_mask_losses(cfg):
     if cfg.MODEL.ROI_HEADS.NAME == "LevelSetROIHeads":
         return set(LS) if cfg.MODEL.LEVELSET.CHAN_VESE_ON else {"loss_tsdf_initial"}
     name = cfg.MODEL.ROI_MASK_HEAD.NAME
-    if name == "TSDFMaskHead":
-        return {"loss_tsdf"}
     if name == "MaskRCNNLevelSetLossHead":
         return {"loss_mask", "loss_level_set"}
     if name == "PointRendMaskHead":  # coarse 7x7 mask (Mask R-CNN's loss) + the points' loss
@@ -173,9 +171,11 @@ def test_config_trains_one_step_and_infers(config_file):
     if pointrend:  # detectron2's PointRend head: its coarse mask head's logits
         model.roi_heads.mask_head.coarse_head.register_forward_hook(
             lambda module, inputs, out: mask_logit_shapes.append(tuple(out.shape)))
-    elif cfg.MODEL.MASK_ON:
+    elif cfg.MODEL.MASK_ON and hasattr(model.roi_heads.mask_head, "tsdf_head"):  # LevelSetMaskHead: the TSDF head
+        model.roi_heads.mask_head.tsdf_head.register_forward_hook(
+            lambda module, inputs, out: mask_logit_shapes.append(tuple(out.shape)))
+    elif cfg.MODEL.MASK_ON:  # Mask R-CNN's heads: their conv stack
         head = model.roi_heads.mask_head
-        head = getattr(head, "tsdf_head", head)  # LevelSetMaskHead: the initial TSDF head's conv stack
         original_layers = head.layers
 
         def recording_layers(x):
@@ -337,9 +337,17 @@ def test_ablation_switches():
     assert glob.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME == "GlobalHyperparameters"
     assert glob.MODEL.LEVELSET.DETACH_PHI0 is False
 
+    # the one TSDF-only ablation (Table 2 "initial TSDF" as a model): LevelSet R-CNN's mask head, CHAN_VESE_ON False,
+    # phi0 at 28x28 trained with loss_tsdf_initial (weight 1 on Cityscapes), otherwise the Cityscapes LevelSet config
     tsdf_only = _load("Ablations/tsdf_only_R_50_FPN.yaml")
-    assert tsdf_only.MODEL.ROI_HEADS.NAME == "StandardROIHeads"
-    assert tsdf_only.MODEL.ROI_MASK_HEAD.NAME == "TSDFMaskHead"
+    assert tsdf_only.MODEL.ROI_HEADS.NAME == "LevelSetROIHeads"
+    assert tsdf_only.MODEL.ROI_MASK_HEAD.NAME == "LevelSetMaskHead"
+    assert tsdf_only.MODEL.LEVELSET.CHAN_VESE_ON is False
+    assert tsdf_only.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION == 14  # phi0 and its loss at 28x28
+    cityscapes = _load("Cityscapes/levelset_rcnn_R_50_FPN.yaml")
+    cityscapes.defrost()
+    cityscapes.MODEL.LEVELSET.CHAN_VESE_ON = False
+    assert tsdf_only == cityscapes
 
     high_res = _load("Ablations/mask_rcnn_R_50_FPN_112.yaml")
     assert high_res.MODEL.ROI_MASK_HEAD.NAME == "HighResMaskRCNNConvUpsampleHead"

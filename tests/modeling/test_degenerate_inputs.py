@@ -28,8 +28,8 @@ SMALL = SMALL_MODEL_OPTS + [
 VARIANTS = {
     "levelset": ([], {"loss_tsdf_initial", "loss_tsdf_final"}),
     "levelset_no_chan_vese": (["MODEL.LEVELSET.CHAN_VESE_ON", "False"], {"loss_tsdf_initial"}),
-    "tsdf_only": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead"],
-                  {"loss_tsdf"}),
+    "tsdf_only_standard_roi_heads": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.LEVELSET.CHAN_VESE_ON", "False"],
+                                     {"loss_tsdf_initial"}),
     "ls_loss": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME",
                  "MaskRCNNLevelSetLossHead"], {"loss_mask", "loss_level_set"}),
     "high_res": (["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME",

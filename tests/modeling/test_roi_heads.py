@@ -13,7 +13,7 @@ from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from levelset_rcnn.engine.defaults import setup_cfg
-from levelset_rcnn.modeling import GlobalHyperparameters, LevelSetMaskHead, LevelSetROIHeads, TSDFMaskHead
+from levelset_rcnn.modeling import GlobalHyperparameters, LevelSetMaskHead, LevelSetROIHeads, TSDFHead
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml"
@@ -71,7 +71,7 @@ def test_levelset_roi_heads_structure():
     assert isinstance(heads, LevelSetROIHeads)
     mask_head = heads.mask_head
     assert isinstance(mask_head, LevelSetMaskHead)
-    assert isinstance(mask_head.tsdf_head, TSDFMaskHead)
+    assert isinstance(mask_head.tsdf_head, TSDFHead)
     assert mask_head.hyperparameter_head is not None and mask_head.feature_head is not None
     assert mask_head.refinement is not None and mask_head.num_iterations == cfg.MODEL.LEVELSET.NUM_ITERATIONS
     assert mask_head.resolution == cfg.MODEL.LEVELSET.RESOLUTION
@@ -277,3 +277,16 @@ def test_inference_heaviside_eps_sets_the_softness_of_the_returned_masks():
     assert (sharp - 0.5).abs().mean() > (default - 0.5).abs().mean()
     with pytest.raises(ValueError, match="INFERENCE_HEAVISIDE_EPS = -0.1"):
         build("MODEL.LEVELSET.INFERENCE_HEAVISIDE_EPS", "-0.1")
+
+
+def test_the_old_stand_alone_tsdf_mask_head_builds_the_tsdf_only_ablation(caplog):
+    """ROI_MASK_HEAD.NAME 'TSDFMaskHead' with StandardROIHeads (the TSDF-only ablation until issue 24) builds
+    LevelSetMaskHead with CHAN_VESE_ON False (same TSDF layers for a seed), with a warning naming the keys."""
+    _, old = build("MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.ROI_MASK_HEAD.NAME", "TSDFMaskHead")
+    _, new = build("MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.LEVELSET.CHAN_VESE_ON", "False")
+    head = old.roi_heads.mask_head
+    assert isinstance(head, LevelSetMaskHead) and head.refinement is None and isinstance(head.tsdf_head, TSDFHead)
+    assert "MODEL.LEVELSET.CHAN_VESE_ON False" in caplog.text
+    a, b = new.state_dict(), old.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert set(train_losses(old)) - {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"} == {"loss_tsdf_initial"}

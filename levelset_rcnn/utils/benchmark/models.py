@@ -35,7 +35,7 @@ MODULE_PARTS = (
     ("backbone", "backbone"),
     ("RPN", "proposal_generator"),
     ("box head", "roi_heads.box_head"),
-    ("initial TSDF head (mask head convs)", "roi_heads.mask_head.tsdf_head.layers"),
+    ("initial TSDF head (mask head convs)", "roi_heads.mask_head.tsdf_head"),
     ("hyperparameter head", "roi_heads.mask_head.hyperparameter_head"),
     ("Chan-Vese feature head", "roi_heads.mask_head.feature_head"),
     ("Chan-Vese refinement", "roi_heads.mask_head.refinement"),
@@ -182,8 +182,7 @@ def bench_inference(models, sizes, device, repeats, warmup, detections):
 def bench_modules(model, size, device, repeats, warmup):
     """Seconds spent in each part of one LevelSet R-CNN inference (medians over ``repeats``), and the total.
 
-    Each part of :data:`MODULE_PARTS` is timed by wrapping its callable (a module's ``forward`` or the TSDF head's
-    ``layers``), with a device synchronisation on both sides on a GPU; what is not listed (pooling,
+    Each part of :data:`MODULE_PARTS` is timed by wrapping its module's ``forward``, with a device synchronisation on both sides on a GPU; what is not listed (pooling,
     post-processing, mask pasting) is the remainder of the total.
     """
     batch = [{"image": make_image(size, device), "height": size[0], "width": size[1]}]
