@@ -224,3 +224,80 @@ def test_a_checkpoint_of_the_other_feature_head_is_named_on_load(tmp_path, caplo
     with caplog.at_level(logging.WARNING):
         LevelSetCheckpointer(_model()).load(str(path))
     assert "holds a ChanVeseFeatureHead" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# every key layout the project has written, into today's model (each module upgrades its own keys by _version)
+# ---------------------------------------------------------------------------------------------------------------
+TSDF_ONLY = ["MODEL.LEVELSET.CHAN_VESE_ON", "False"]
+
+
+def _with_version_1(state):
+    """``state`` as PyTorch saved it before the modules' ``_version`` became 2 (issue 24): metadata version 1."""
+    from collections import OrderedDict
+
+    out = OrderedDict(state)
+    out._metadata = OrderedDict((k, dict(v, version=1)) for k, v in state._metadata.items())
+    return out
+
+
+def _tsdf_only_standard_roi_heads_state(model, predictor="tsdf_predictor"):
+    """A TSDF-only checkpoint as written until issue 24 (``TSDFMaskHead`` in ``StandardROIHeads``): the TSDF layers
+    directly under ``roi_heads.mask_head.``."""
+    def old(key):
+        key = key.replace("roi_heads.mask_head.tsdf_head.", "roi_heads.mask_head.")
+        return key.replace("roi_heads.mask_head.tsdf_predictor.", f"roi_heads.mask_head.{predictor}.")
+    return {old(k): v for k, v in model.state_dict().items()}
+
+
+LAYOUTS = {
+    # LevelSet R-CNN before the TSDF predictor rename (and before LevelSetMaskHead)
+    "levelset_predictor": ((), _old_levelset_state),
+    # after the rename, before LevelSetMaskHead (issue 14): Chan-Vese heads beside the TSDF head
+    "levelset_beside": ((), _pre_mask_head_state),
+    # LevelSetMaskHead, issues 14-23 (module versions 1), for both feature heads
+    "levelset_mask_head_v1": ((), lambda m: _with_version_1(m.state_dict())),
+    "levelset_mask_head_v1_paper_head": (("MODEL.LEVELSET.FEATURE_HEAD.NAME", "ChanVeseFeatureHead"),
+                                         lambda m: _with_version_1(m.state_dict())),
+    # today's layout, with and without the metadata (a converted or hand-made dict has none)
+    "current": ((), lambda m: m.state_dict()),
+    "current_without_metadata": ((), lambda m: dict(m.state_dict())),
+    # the TSDF-only ablation: StandardROIHeads + TSDFMaskHead (after the rename) until issue 24, and LevelSetMaskHead
+    # with CHAN_VESE_ON False
+    "tsdf_only_standard_roi_heads": (TSDF_ONLY, _tsdf_only_standard_roi_heads_state),
+    "tsdf_only_mask_head_v1": (TSDF_ONLY, lambda m: _with_version_1(m.state_dict())),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_layout_the_project_has_written_loads(tmp_path, layout):
+    opts, write = LAYOUTS[layout]
+    trained = _model(*opts, seed=1)
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": write(trained)}, path)
+    model = _model(*opts, seed=2)
+    LevelSetCheckpointer(model).load(str(path))
+    for (name, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+    model = _model(*opts, seed=2)  # a strict torch load upgrades as well
+    model.load_state_dict(write(trained), strict=True)
+    for (name, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_an_old_tsdf_only_checkpoint_before_the_rename_converts_and_loads(tmp_path, capsys):
+    trained = _model(*TSDF_ONLY, seed=1)
+    src, dst = tmp_path / "old.pth", tmp_path / "new.pth"
+    torch.save({"model": _tsdf_only_standard_roi_heads_state(trained, predictor="predictor")}, src)
+    with pytest.raises(ValueError, match="rename-tsdf-predictor"):
+        LevelSetCheckpointer(_model(*TSDF_ONLY)).load(str(src))
+    assert convert_main(["rename-tsdf-predictor", str(src), str(dst)]) == 0
+    model = _model(*TSDF_ONLY, seed=2)
+    LevelSetCheckpointer(model).load(str(dst))
+    for (name, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_module_versions_are_saved():
+    metadata = _model().state_dict()._metadata
+    assert metadata["roi_heads"]["version"] == 2 and metadata["roi_heads.mask_head"]["version"] == 2

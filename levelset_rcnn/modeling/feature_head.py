@@ -65,6 +65,8 @@ class ChanVeseFeatureHead(nn.Module):
     """
 
     OUTPUTS = OUTPUTS
+    #: a parameter-name prefix only this head has: tells its checkpoints apart (LevelSetMaskHead warns on a mismatch)
+    CHECKPOINT_MARKER = "stem."
 
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, num_channels, conv_dims, resolution, norm="", output="tanh"):
@@ -153,6 +155,8 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     """
 
     uses_image_features = True
+    #: a parameter-name prefix only this head has: tells its checkpoints apart (LevelSetMaskHead warns on a mismatch)
+    CHECKPOINT_MARKER = "reduce."
 
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, in_feature, in_channels, in_stride, reduced_channels, use_image,

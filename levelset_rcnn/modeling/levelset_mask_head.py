@@ -34,11 +34,12 @@ from torch import nn
 
 from ..layers.level_set import heaviside
 from .chan_vese import ChanVeseRefinement
-from .feature_head import build_chan_vese_feature_head
+from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, build_chan_vese_feature_head
 from .hyperparameter_head import build_hyperparameter_head
 from .losses import roi_tsdf_loss
 from .tsdf import upsample_tsdf
-from .tsdf_head import TSDFHead, select_class_channel
+from .state_dict_upgrade import rename_keys
+from .tsdf_head import TSDFHead, mask_predictor_refusal, select_class_channel
 
 __all__ = ["LevelSetMaskHead", "levelset_mask_losses", "levelset_mask_inference"]
 
@@ -115,6 +116,13 @@ class LevelSetMaskHead(nn.Module):
 
     #: opt-in: return every level set φ0 … φN at inference as ``pred_levelsets`` (off: no extra memory)
     inference_levelsets = False
+    #: checkpoint layout: 2 (issue 14): the TSDF layers under ``tsdf_head.`` (predictor ``tsdf_predictor``), the
+    #: Chan-Vese heads beside it; 1: this head was the TSDF head itself (``mask_fcn*``, ``deconv``, ``predictor`` or
+    #: ``tsdf_predictor``), upgraded on load by :meth:`_load_from_state_dict`
+    _version = 2
+    #: the sub-modules (relative key prefixes) of layout 2; the Chan-Vese ones existed in LevelSet R-CNN only
+    PARTS = ("tsdf_head.", "hyperparameter_head.", "feature_head.", "refinement.", "pooler.")
+    CHAN_VESE_PARTS = ("hyperparameter_head.", "feature_head.")
 
     @configurable
     def __init__(self, *, tsdf_head, pooler=None, in_features=(), hyperparameter_head=None, feature_head=None,
@@ -207,6 +215,56 @@ class LevelSetMaskHead(nn.Module):
             inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
         )
         return ret
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Upgrades checkpoints of layout 1 (``_version``; the keys of the Chan-Vese heads were moved in by
+        :class:`~levelset_rcnn.modeling.LevelSetROIHeads` already), and warns when the checkpoint holds another
+        Chan-Vese feature head than the config builds."""
+        version = local_metadata.get("version")
+        if version is None or version < 2:
+            self._upgrade_layout_1(state_dict, prefix)
+        mismatch = self._feature_head_mismatch(state_dict, prefix)
+        if mismatch:
+            logger.warning(mismatch)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def _upgrade_layout_1(self, state_dict, prefix):
+        """Layout 1: the TSDF layers at ``<prefix>*`` → ``<prefix>tsdf_head.*``. Their predictor was ``predictor``
+        before it was renamed ``tsdf_predictor``: renamed when the checkpoint is LevelSet R-CNN's (it has a Chan-Vese
+        head's key); without one, ``predictor`` is Mask R-CNN's mask logits and the checkpoint is refused
+        (:func:`~levelset_rcnn.modeling.tsdf_head.mask_predictor_refusal`, which names the converting command)."""
+        keys = [k[len(prefix):] for k in state_dict if k.startswith(prefix)]
+        levelset = any(k.startswith(self.CHAN_VESE_PARTS) for k in keys)
+        has_tsdf_predictor = any(k.startswith(("tsdf_predictor.", "tsdf_head.tsdf_predictor.")) for k in keys)
+        if any(k.startswith("predictor.") for k in keys) and not (levelset or has_tsdf_predictor):
+            raise mask_predictor_refusal(prefix)
+
+        def rename(key):
+            if key.startswith(self.PARTS):
+                return None
+            if key.startswith("predictor.") and not has_tsdf_predictor:
+                return "tsdf_head.tsdf_" + key
+            return "tsdf_head." + key
+
+        rename_keys(self, state_dict, prefix, rename)
+
+    def _feature_head_mismatch(self, state_dict, prefix):
+        """A message when ``state_dict`` holds another registered Chan-Vese feature head than the model's (told apart
+        by each head's ``CHECKPOINT_MARKER``), else None. The default head changed in issue 15; a checkpoint of the
+        paper's head loaded with the new default would leave F at its random initialisation, silently."""
+        ours = getattr(type(self.feature_head), "CHECKPOINT_MARKER", None)
+        if ours is None:
+            return None
+        for name, head in CHAN_VESE_FEATURE_HEAD_REGISTRY:
+            marker = getattr(head, "CHECKPOINT_MARKER", None)
+            if marker and marker != ours and any(k.startswith(prefix + "feature_head." + marker) for k in state_dict):
+                return (f"the checkpoint holds a {name} Chan-Vese feature head but the config builds "
+                        f"{type(self.feature_head).__name__}: its feature head will not load. To use the checkpoint as "
+                        f"trained, add MODEL.LEVELSET.FEATURE_HEAD.NAME {name} (and its FEATURE_HEAD.NUM_CHANNELS) to "
+                        "the config")
+        return None
 
     @property
     def num_iterations(self):

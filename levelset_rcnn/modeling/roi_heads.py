@@ -1,11 +1,11 @@
 """LevelSetROIHeads: detectron2's ``StandardROIHeads`` around LevelSet R-CNN's mask head (section 4, Fig. 1)."""
 import logging
 
-from detectron2.config import configurable
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
 from detectron2.modeling.roi_heads.mask_head import ROI_MASK_HEAD_REGISTRY
 
 from .levelset_mask_head import LevelSetMaskHead
+from .state_dict_upgrade import rename_keys
 
 __all__ = ["LevelSetROIHeads"]
 
@@ -22,11 +22,8 @@ class LevelSetROIHeads(StandardROIHeads):
       itself) with the levels its feature head reads (``mask_in_features``, e.g. ``["p2", "p3", "p4", "p5",
       "image"]``: ``"image"`` is the backbone's output of :mod:`levelset_rcnn.modeling.image_backbone`);
     * checkpoints written before the mask branch became one head (``roi_heads.hyperparameter_head.*``,
-      ``roi_heads.feature_head.*``, ``roi_heads.mask_head.<TSDF layers>``) and before the TSDF predictor rename load
-      unchanged: their keys are renamed on load (:func:`levelset_rcnn.checkpoint.upgrade_mask_branch_keys`); a
-      renamed parameter whose shape differs from the model's (another number of classes) is skipped with a
-      warning, as detectron2 does. Loading a checkpoint of the other Chan-Vese feature head logs a warning naming
-      the config key to set.
+      ``roi_heads.feature_head.*``) load unchanged: its ``_load_from_state_dict`` (``_version`` 2) moves those keys
+      into the mask head, which upgrades the rest of its own layout (:class:`LevelSetMaskHead`).
 
     A config written before ``LevelSetMaskHead`` existed (``ROI_MASK_HEAD.NAME "TSDFMaskHead"`` with these ROI heads)
     builds ``LevelSetMaskHead``, with a warning: that was its meaning.
@@ -35,10 +32,8 @@ class LevelSetROIHeads(StandardROIHeads):
     also returns ``pred_levelsets`` ``(D, N + 1, S, S)``, φ0 … φN in the RoI frame.
     """
 
-    @configurable
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._register_load_state_dict_pre_hook(self._upgrade_old_checkpoint, with_module=True)
+    #: 2 (issue 14): the hyperparameter and feature heads are parts of the mask head; 1: they were beside it
+    _version = 2
 
     @classmethod
     def _init_mask_head(cls, cfg, input_shape):
@@ -69,23 +64,13 @@ class LevelSetROIHeads(StandardROIHeads):
             raise ValueError("inference_levelsets needs the mask branch (MODEL.MASK_ON True)")
         self.mask_head.inference_levelsets = bool(value)
 
-    @staticmethod
-    def _upgrade_old_checkpoint(module, state_dict, prefix, *args):
-        from ..checkpoint import feature_head_mismatch, upgrade_mask_branch_keys
-
-        renamed = upgrade_mask_branch_keys(state_dict, prefix)
-        if renamed:
-            logger.info("LevelSet R-CNN checkpoint of an older layout: loading %s as %s",
-                        ", ".join(old for old, _ in renamed), ", ".join(new for _, new in renamed))
-            own = module.state_dict()
-            for _, new in renamed:
-                name = new[len(prefix):]
-                if name in own and tuple(state_dict[new].shape) != tuple(own[name].shape):
-                    logger.warning("Skip loading parameter '%s' to the model due to incompatible shapes: %s in the "
-                                   "checkpoint but %s in the model!", new, tuple(state_dict[new].shape),
-                                   tuple(own[name].shape))
-                    state_dict.pop(new)
-        mask_head = getattr(module, "mask_head", None)
-        mismatch = feature_head_mismatch(state_dict, prefix + "mask_head.", getattr(mask_head, "feature_head", None))
-        if mismatch:
-            logger.warning(mismatch)
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Version < 2 (before issue 14, or no metadata): ``hyperparameter_head.*`` / ``feature_head.*`` were beside
+        the mask head; they move into it (:mod:`levelset_rcnn.modeling.state_dict_upgrade`)."""
+        version = local_metadata.get("version")
+        if (version is None or version < 2) and self.mask_on:
+            rename_keys(self, state_dict, prefix,
+                        lambda k: "mask_head." + k if k.startswith(LevelSetMaskHead.CHAN_VESE_PARTS) else None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)

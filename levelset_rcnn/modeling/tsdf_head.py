@@ -39,7 +39,7 @@ class TSDFHead(nn.Sequential):
     Mask R-CNN's ``predictor`` (mask logits, same shape) never loads into it as distances. A state dict with
     ``predictor.*`` and no ``tsdf_predictor.*`` is refused on load, with the command that converts the file
     (:func:`mask_predictor_refusal`; LevelSet R-CNN checkpoints of older layouts are renamed before this runs, by
-    :class:`~levelset_rcnn.modeling.LevelSetMaskHead`).
+    :class:`~levelset_rcnn.modeling.LevelSetMaskHead`; docs: :mod:`levelset_rcnn.modeling.state_dict_upgrade`).
     """
 
     @configurable
@@ -92,8 +92,8 @@ def mask_predictor_refusal(prefix):
     """The error for a state dict whose ``<prefix>predictor.*`` would land in a TSDF head."""
     return ValueError(
         f"this checkpoint has '{prefix}predictor.*' but LevelSet R-CNN's TSDF head names its predictor "
-        "'tsdf_predictor', and the checkpoint has no LevelSet-only key (roi_heads.hyperparameter_head.* / "
-        "roi_heads.feature_head.*): it is a Mask R-CNN checkpoint, whose mask predictor outputs logits, not distances, "
+        "'tsdf_predictor', and the checkpoint has no LevelSet-only key (a Chan-Vese head's hyperparameter_head.* / "
+        "feature_head.*): it is a Mask R-CNN checkpoint, whose mask predictor outputs logits, not distances, "
         "so it is not loaded. To start LevelSet R-CNN from it, drop that predictor once: "
         "'python -m levelset_rcnn.checkpoint drop-mask-predictor IN OUT.pth' and use OUT.pth. If it is a LevelSet "
         "R-CNN TSDF-only / CHAN_VESE_ON False checkpoint saved before the rename: "
