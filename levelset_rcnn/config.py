@@ -1,4 +1,7 @@
-"""Config keys of LevelSet R-CNN: ``add_levelset_rcnn_config(cfg)`` adds them, each with its default."""
+"""Config keys of LevelSet R-CNN: ``add_levelset_rcnn_config(cfg)`` adds them, each with its default.
+
+Which module reads each key: docs/DESIGN.md, "Where each config key lives".
+"""
 from detectron2.config import CfgNode as CN
 from levelset_core.backbone.config import add_efficientnet_lite_config  # noqa: F401  (re-exported)
 from levelset_core.compat.pointrend import add_pointrend_config

@@ -151,7 +151,8 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
 
     ``forward(x, features, boxes)``: ``x`` ``(R, C_in, s, s)`` pooled RoI features, ``features`` the image-level
     feature dict (with ``"image"`` ``(B, 3, H, W)`` when ``USE_IMAGE``: the backbone's output of
-    :mod:`~levelset_rcnn.modeling.image_backbone`), ``boxes`` a list of B ``Boxes``; returns ``(R, C, S, S)``.
+    :mod:`~levelset_rcnn.modeling.image_backbone`; docs/DESIGN.md, "One image through the model"), ``boxes`` a list
+    of B ``Boxes``; returns ``(R, C, S, S)``.
     """
 
     uses_image_features = True

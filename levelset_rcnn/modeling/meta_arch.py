@@ -3,7 +3,8 @@
 Until issue 24 ``LevelSetRCNN`` was a ``GeneralizedRCNN`` subclass that re-implemented inference with given boxes to
 hand the normalised image to the mask head. The image is now a backbone output
 (:mod:`levelset_rcnn.modeling.image_backbone`), so a LevelSet R-CNN is detectron2's stock ``GeneralizedRCNN``; the
-name stays registered so that configs and release checkpoints' saved configs that use it still build the same model.
+name stays registered so that configs and release checkpoints' saved configs that use it still build the same model
+(docs/DESIGN.md, "One image through the model").
 """
 import logging
 

@@ -1,4 +1,5 @@
-"""LevelSetROIHeads: detectron2's ``StandardROIHeads`` around LevelSet R-CNN's mask head (section 4, Fig. 1)."""
+"""LevelSetROIHeads: detectron2's ``StandardROIHeads`` around LevelSet R-CNN's mask head (section 4, Fig. 1; the data
+flow: docs/DESIGN.md, "One image through the model")."""
 import logging
 
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
