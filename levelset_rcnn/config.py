@@ -10,15 +10,17 @@ from levelset_core.compat.pointrend import add_pointrend_config
 def add_levelset_rcnn_config(cfg):
     """Add the LevelSet R-CNN keys to a detectron2 config (in place) and return it.
 
-    Calling it twice is harmless. Defaults follow the paper (section 4 and 5, COCO setting).
+    Calling it twice is harmless. Defaults follow the paper (section 4 and 5, COCO setting) except where a comment
+    says why not. Values are not checked here: each module checks the keys it reads when the model is built,
+    naming the key and the value (docs/DESIGN.md, "Where each config key lives").
     """
     if "LEVELSET" in cfg.MODEL:
         return cfg
     cfg.MODEL.LEVELSET = CN()
     _C = cfg.MODEL.LEVELSET
     # Run the unrolled Chan-Vese refinement (hyperparameter head + Chan-Vese feature head + N iterations).
-    # False gives the "TSDF-only mask head" ablation: the mask head predicts a 28x28 TSDF, trained with
-    # the TSDF loss, and the mask is H(phi0).
+    # False gives the "TSDF-only mask head" ablation: the mask head predicts a 28x28 TSDF phi0, trained with
+    # loss_tsdf_initial (LOSS_WEIGHT_INITIAL x l_TSDF at 28x28), and the mask is H(phi0) upsampled to RESOLUTION.
     _C.CHAN_VESE_ON = True
     # N, the number of unrolled Chan-Vese iterations (Eq. 7).
     _C.NUM_ITERATIONS = 3
@@ -80,17 +82,19 @@ def add_levelset_rcnn_config(cfg):
     # C, the number of Chan-Vese feature channels (paper: 64, with its head). 8 is what docs/RESULTS.md measured on
     # balloon and keeps the R50-FPN inference cost within 1.15x Mask R-CNN's (docs/BENCHMARKS.md).
     _C.FEATURE_HEAD.NUM_CHANNELS = 8
-    # Channels of the conv + 2x-upsampling stages from the pooled RoI features (14x14) upwards; the
-    # remaining factor to RESOLUTION is bilinear upsampling followed by a 1x1 conv to NUM_CHANNELS.
-    # (Sized for speed, see HYPERPARAMETER_HEAD; the stages at 56x56 and 112x112 dominate the head's cost.)
+    # Keys of "ChanVeseFeatureHead" only (the paper's head; the default fine-grained head reads neither): channels
+    # of its conv + 2x-upsampling stages from the pooled RoI features (14x14) upwards, the remaining factor to
+    # RESOLUTION being bilinear upsampling followed by a 1x1 conv to NUM_CHANNELS (sized for speed, see
+    # HYPERPARAMETER_HEAD; the stages at 56x56 and 112x112 dominate its cost), and the norm of those convs.
     _C.FEATURE_HEAD.CONV_DIMS = [64, 64, 64]
     _C.FEATURE_HEAD.NORM = ""
-    # How the 1x1 conv output x becomes F. "tanh": F = tanh(x), each channel in [-1, 1]; with the predictor's
-    # small initialisation |F| is about 0.01 at the start. "unit_norm": F = sqrt(C) * x / |x| per pixel
-    # (|x| over the C channels, guarded), so |F - c|^2 / C is O(1) from the first iteration and training cannot
-    # shrink the data term to nothing (see docs/RESULTS.md, "Why the Chan-Vese steps change nothing yet").
+    # Both heads: how the last 1x1 conv output x becomes F. "tanh": F = tanh(x), each channel in [-1, 1]; the
+    # fine-grained head initialises that conv with unit variance, so F starts O(1), while the paper head's small
+    # initialisation (std 0.01) starts F near 0. "unit_norm": F = sqrt(C) * x / |x| per pixel (|x| over the C
+    # channels, guarded by 1e-12 under the square root), so |F - c|^2 / C is O(1) from the first iteration whatever
+    # the initialisation (docs/RESULTS.md, "Why the Chan-Vese steps change nothing yet").
     _C.FEATURE_HEAD.OUTPUT = "tanh"
-    # Keys of "FineGrainedChanVeseFeatureHead" (issue 15: evidence at the Chan-Vese resolution instead of upsampled
+    # Keys of "FineGrainedChanVeseFeatureHead" only (the default; issue 15: evidence at the Chan-Vese resolution instead of upsampled
     # 14x14 RoI features): the FPN level RoIAligned at RESOLUTION after a once-per-image 1x1 reduction to
     # REDUCED_CHANNELS; the normalised image RoIAligned too (USE_IMAGE); COARSE_CHANNELS > 0 adds the pooled RoI
     # features through a 1x1 conv, bilinearly resized; a per-pixel MLP with HIDDEN_DIM maps them to NUM_CHANNELS.
@@ -152,90 +156,4 @@ def add_boundary_eval_config(cfg):
     cfg.TEST.BOUNDARY_F1 = CN()
     # Pixel tolerances of the boundary F1 (paper: 1 and 2 -> AF1, AF2).
     cfg.TEST.BOUNDARY_F1.TOLERANCES = [1, 2]
-    return cfg
-
-
-def _fail(key, value, expected):
-    raise ValueError(f"MODEL.LEVELSET.{key} = {value!r}: {expected}")
-
-
-def _check_bool(node, key, path):
-    value = node[key]
-    if not isinstance(value, bool):
-        _fail(path + key, value, "expected True or False")
-
-
-def _check_int(node, key, path, minimum):
-    value = node[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(path + key, value, f"expected an integer >= {minimum}")
-    if value < minimum:
-        _fail(path + key, value, f"must be >= {minimum}")
-
-
-def _check_float(node, key, path, minimum=0.0, strict=True):
-    value = node[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(path + key, value, "expected a number")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        _fail(path + key, node[key], "must be finite")
-    if (strict and value <= minimum) or (not strict and value < minimum):
-        _fail(path + key, node[key], f"must be {'>' if strict else '>='} {minimum}")
-
-
-def validate_levelset_config(cfg):
-    """Check every ``MODEL.LEVELSET.*`` value (type, range, consistency) before any LevelSet layer is built.
-
-    Raises ``ValueError`` naming the key and the value, e.g. ``MODEL.LEVELSET.NUM_ITERATIONS = -2: must be
-    >= 1``. Called by the model's builder (``LevelSetMaskHead``); harmless to call again.
-    Keys of a feature head other than the default ones (e.g. ``FEATURE_HEAD.IN_FEATURE``) are checked by that
-    head.
-    """
-    ls = cfg.MODEL.LEVELSET
-    for key in ("CHAN_VESE_ON", "DETACH_PHI0", "REGION_MEANS_GRADIENT", "NORMALIZE_DATA_TERM",
-                "INFERENCE_INITIAL_MASKS", "LOSS_SATURATE_L1"):
-        _check_bool(ls, key, "")
-    _check_int(ls, "NUM_ITERATIONS", "", 1)
-    _check_int(ls, "RESOLUTION", "", 1)
-    _check_float(ls, "TRUNCATION", "")
-    if ls.TRUNCATION >= ls.RESOLUTION:
-        _fail("TRUNCATION", ls.TRUNCATION, f"must be smaller than MODEL.LEVELSET.RESOLUTION = {ls.RESOLUTION} "
-                                           "(it is in pixels of the RESOLUTION grid)")
-    for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL"):
-        _check_float(ls, key, "", strict=False)
-    for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS", "MIN_EPS"):
-        _check_float(ls, key, "")
-    _check_float(ls, "GRADIENT_STABILIZER", "", strict=False)
-
-    hp = ls.HYPERPARAMETER_HEAD
-    if not isinstance(hp.NAME, str) or not hp.NAME:
-        _fail("HYPERPARAMETER_HEAD.NAME", hp.NAME, "expected a registered head name")
-    _check_int(hp, "NUM_CONV", "HYPERPARAMETER_HEAD.", 0)
-    _check_int(hp, "CONV_DIM", "HYPERPARAMETER_HEAD.", 1)
-    _check_int(hp, "FC_DIM", "HYPERPARAMETER_HEAD.", 1)
-    if not isinstance(hp.NORM, str):
-        _fail("HYPERPARAMETER_HEAD.NORM", hp.NORM, "expected a norm name such as '', 'GN' or 'BN'")
-
-    fh = ls.FEATURE_HEAD
-    if not isinstance(fh.NAME, str) or not fh.NAME:
-        _fail("FEATURE_HEAD.NAME", fh.NAME, "expected a registered head name")
-    _check_int(fh, "NUM_CHANNELS", "FEATURE_HEAD.", 1)
-    dims = fh.CONV_DIMS
-    if (not isinstance(dims, (list, tuple)) or not dims
-            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims)):
-        _fail("FEATURE_HEAD.CONV_DIMS", dims, "expected a non-empty list of positive integers, e.g. [64, 64, 64]")
-    if not isinstance(fh.NORM, str):
-        _fail("FEATURE_HEAD.NORM", fh.NORM, "expected a norm name such as '', 'GN' or 'BN'")
-    outputs = ("tanh", "unit_norm")
-    if fh.OUTPUT not in outputs:
-        _fail("FEATURE_HEAD.OUTPUT", fh.OUTPUT, f"expected one of {outputs}")
-
-    from .modeling.feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY
-    from .modeling.hyperparameter_head import HYPERPARAMETER_HEAD_REGISTRY
-
-    for key, name, registry in (("HYPERPARAMETER_HEAD.NAME", hp.NAME, HYPERPARAMETER_HEAD_REGISTRY),
-                                ("FEATURE_HEAD.NAME", fh.NAME, CHAN_VESE_FEATURE_HEAD_REGISTRY)):
-        if name not in registry:
-            _fail(key, name, f"not a registered head; available: {sorted(k for k, _ in registry)}")
     return cfg

@@ -1,19 +1,23 @@
-"""validate_levelset_config: every MODEL.LEVELSET.* value is checked when the model is built, with errors that
-name the key and the value (instead of e.g. torch's "negative dimension" from the hyperparameter head)."""
+"""Every MODEL.LEVELSET.* value is checked by the module that reads it when the model is built (docs/DESIGN.md,
+"Where each config key lives"), with errors that name the key and the value (instead of e.g. torch's "negative
+dimension" from the hyperparameter head); levelset_rcnn.config only adds the keys."""
+import ast
+
 import pytest
 import torch
 from repo_paths import REPO_ROOT
 from model_helpers import SMALL_MODEL_OPTS
 
-import levelset_rcnn  # noqa: F401  (before detectron2.modeling)
+import levelset_rcnn  # noqa: F401  (registers the heads)
 from detectron2.modeling import build_model
 
-from levelset_rcnn.config import validate_levelset_config
 from levelset_rcnn.engine import Trainer
 from levelset_rcnn.engine.defaults import setup_cfg
 
 QUICKSTART = str(REPO_ROOT / "configs" / "quickstart" / "levelset_rcnn_R_18_FPN_shapes.yaml")
 TSDF_ONLY = ["MODEL.ROI_HEADS.NAME", "StandardROIHeads", "MODEL.LEVELSET.CHAN_VESE_ON", "False"]
+#: the paper's feature head, the one that reads FEATURE_HEAD.CONV_DIMS and NORM
+PAPER_HEAD = ["MODEL.LEVELSET.FEATURE_HEAD.NAME", "ChanVeseFeatureHead"]
 
 BAD = [
     ("NUM_ITERATIONS", "-2", "-2"),
@@ -29,16 +33,18 @@ BAD = [
     ("HYPERPARAMETER_HEAD.FC_DIM", "0", "0"),
     ("HYPERPARAMETER_HEAD.NAME", "NoSuchHead", "NoSuchHead"),
     ("FEATURE_HEAD.NUM_CHANNELS", "0", "0"),
-    ("FEATURE_HEAD.CONV_DIMS", "[]", "[]"),
-    ("FEATURE_HEAD.CONV_DIMS", "[32, -4]", "-4"),
+    ("FEATURE_HEAD.CONV_DIMS", "[]", "[]", PAPER_HEAD),
+    ("FEATURE_HEAD.CONV_DIMS", "[32, -4]", "-4", PAPER_HEAD),
+    ("FEATURE_HEAD.HIDDEN_DIM", "0", "0"),
+    ("FEATURE_HEAD.REDUCED_CHANNELS", "0", "0"),
     ("FEATURE_HEAD.OUTPUT", "sigmoid", "sigmoid"),
     ("FEATURE_HEAD.NAME", "NoSuchHead", "NoSuchHead"),
 ]
 
 
-@pytest.mark.parametrize("key,value,shown", BAD)
-def test_bad_levelset_value_is_named_when_the_model_is_built(key, value, shown):
-    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + [f"MODEL.LEVELSET.{key}", value])
+@pytest.mark.parametrize("key,value,shown,opts", [b if len(b) == 4 else b + ([],) for b in BAD])
+def test_bad_levelset_value_is_named_when_the_model_is_built(key, value, shown, opts):
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + opts + [f"MODEL.LEVELSET.{key}", value])
     with pytest.raises(ValueError) as info:
         build_model(cfg)
     message = str(info.value)
@@ -54,25 +60,55 @@ def test_tsdf_only_model_and_trainer_validate_too():
         Trainer.build_model(cfg)
 
 
-def test_types_set_in_code_are_checked():
-    cfg = setup_cfg(QUICKSTART, [])
+def _build_with(**values):
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS)
     cfg.defrost()
-    cfg.MODEL.LEVELSET.NUM_ITERATIONS = 2.5
+    for key, value in values.items():
+        cfg.MODEL.LEVELSET[key] = value
+    return build_model(cfg)
+
+
+def test_types_set_in_code_are_checked():
     with pytest.raises(ValueError, match="NUM_ITERATIONS = 2.5"):
-        validate_levelset_config(cfg)
-    cfg.MODEL.LEVELSET.NUM_ITERATIONS = 3
-    cfg.MODEL.LEVELSET.CHAN_VESE_ON = "yes"
+        _build_with(NUM_ITERATIONS=2.5)
     with pytest.raises(ValueError, match="CHAN_VESE_ON = 'yes'"):
-        validate_levelset_config(cfg)
-    cfg.MODEL.LEVELSET.CHAN_VESE_ON = True
-    cfg.MODEL.LEVELSET.MIN_EPS = float("nan")
+        _build_with(CHAN_VESE_ON="yes")
     with pytest.raises(ValueError, match="MIN_EPS = nan: must be finite"):
-        validate_levelset_config(cfg)
+        _build_with(MIN_EPS=float("nan"))
+
+
+def test_keys_a_model_does_not_read_are_not_checked():
+    """The fine-grained feature head does not read CONV_DIMS; a TSDF-only model no Chan-Vese key."""
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + ["MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS", "[]"])
+    build_model(cfg)
+    cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + TSDF_ONLY + ["MODEL.LEVELSET.NUM_ITERATIONS", "-2"])
+    build_model(cfg)
+
+
+def _imported_modules(path):
+    """Absolute names of the modules ``path`` (a file of the levelset_rcnn package) imports from."""
+    package = path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            yield module
+            yield from (f"{module}.{a.name}" for a in node.names)
+
+
+def test_config_and_modeling_do_not_import_each_other():
+    """levelset_rcnn.config adds keys only, the modules check them: neither imports the other."""
+    package = REPO_ROOT / "levelset_rcnn"
+    for path, forbidden in [(package / "config.py", "levelset_rcnn.modeling")] + [
+            (p, "levelset_rcnn.config") for p in sorted((package / "modeling").rglob("*.py"))]:
+        bad = [m for m in _imported_modules(path) if m == forbidden or m.startswith(forbidden + ".")]
+        assert not bad, f"{path.relative_to(REPO_ROOT)} imports {bad}"
 
 
 def test_shipped_defaults_are_valid():
     for opts in ([], TSDF_ONLY, ["MODEL.LEVELSET.CHAN_VESE_ON", "False"]):
         cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + opts)
-        validate_levelset_config(cfg)
         torch.manual_seed(0)
         build_model(cfg)

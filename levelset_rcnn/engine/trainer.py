@@ -78,8 +78,6 @@ class Trainer(DeviceAgnosticTrainer):
     def build_model(cls, cfg):
         from levelset_core.compat.pointrend import check_pointrend_config
 
-        from ..config import validate_levelset_config
-
-        validate_levelset_config(cfg)  # before any layer is built (the heads check again)
+        # MODEL.LEVELSET.* values are checked by the modules that read them, as they are built
         check_pointrend_config(cfg)  # PointRend heads: clear errors instead of their asserts in the first step
         return super().build_model(cfg)

@@ -1,5 +1,6 @@
 """The unrolled, differentiable Chan-Vese optimisation of LevelSet R-CNN (section 4.1, Eqs. 6–9)."""
 import torch
+from detectron2.config import configurable
 from torch import nn
 
 from ..layers.level_set import (
@@ -12,6 +13,7 @@ from ..layers.level_set import (
     heaviside,
     region_means,
 )
+from .config_checks import check_bool, check_float, check_int
 
 __all__ = ["ChanVeseRefinement", "split_hyperparameters"]
 
@@ -52,6 +54,7 @@ class ChanVeseRefinement(nn.Module):
     The module has no parameters: all of λ1, λ2, μ, ε_n, Δt_n come from the hyperparameter head.
     """
 
+    @configurable
     def __init__(self, num_iterations=3, min_eps=0.05, gradient_stabilizer=1e-3, normalize_data_term=True,
                  region_means_gradient=True):
         super().__init__()
@@ -62,6 +65,20 @@ class ChanVeseRefinement(nn.Module):
         self.gradient_stabilizer = gradient_stabilizer
         self.normalize_data_term = normalize_data_term
         self.region_means_gradient = region_means_gradient
+
+    @classmethod
+    def from_config(cls, cfg):
+        """``MODEL.LEVELSET.{NUM_ITERATIONS, MIN_EPS, GRADIENT_STABILIZER, NORMALIZE_DATA_TERM,
+        REGION_MEANS_GRADIENT}``, checked (:mod:`~levelset_rcnn.modeling.config_checks`)."""
+        ls = cfg.MODEL.LEVELSET
+        return {
+            "num_iterations": check_int("MODEL.LEVELSET.NUM_ITERATIONS", ls.NUM_ITERATIONS, 1),
+            "min_eps": check_float("MODEL.LEVELSET.MIN_EPS", ls.MIN_EPS),
+            "gradient_stabilizer": check_float("MODEL.LEVELSET.GRADIENT_STABILIZER", ls.GRADIENT_STABILIZER,
+                                               strict=False),
+            "normalize_data_term": check_bool("MODEL.LEVELSET.NORMALIZE_DATA_TERM", ls.NORMALIZE_DATA_TERM),
+            "region_means_gradient": check_bool("MODEL.LEVELSET.REGION_MEANS_GRADIENT", ls.REGION_MEANS_GRADIENT),
+        }
 
     def forward(self, phi0, features, hparams):
         """

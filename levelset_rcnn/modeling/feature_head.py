@@ -13,6 +13,7 @@ from detectron2.utils.registry import Registry
 from fvcore.nn import weight_init
 from torch import nn
 
+from .config_checks import check_bool, check_int, check_norm, check_positive_ints, check_registered
 from .image_backbone import IMAGE_FEATURE, IMAGE_FEATURE_BACKBONE
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "feature_output",
 ]
 OUTPUTS = ("tanh", "unit_norm")
+#: the config node of the feature heads' keys
+KEY = "MODEL.LEVELSET.FEATURE_HEAD."
 
 CHAN_VESE_FEATURE_HEAD_REGISTRY = Registry("LEVELSET_CHAN_VESE_FEATURE_HEAD")
 CHAN_VESE_FEATURE_HEAD_REGISTRY.__doc__ = """
@@ -58,10 +61,11 @@ class ChanVeseFeatureHead(nn.Module):
     (14 → 28 → 56 → 112 with the default three), bilinear resizing to S if needed, and a 1×1 conv to C.
 
     ``output="tanh"``: F = tanh(x) of the 1×1 conv output x, each channel in [−1, 1], so ‖F − c‖²/C ≤ 4 (an
-    upper bound only: with the predictor's small initialisation |F| ≈ 0.01 at the start). ``output="unit_norm"``:
-    F = √C · x / ‖x‖ per pixel (norm over the C channels, guarded by 1e-6), so every pixel has ‖F‖² = C and
-    ‖F − c‖²/C is O(1) from the first iteration (docs/DESIGN_NOTES.md, "Keep every term O(1)"). The expensive work is
-    kept at low resolution: at S×S there is only a transposed conv and a 1×1 conv.
+    upper bound only: this head's predictor starts small, std 0.01, so F starts near 0). ``output="unit_norm"``:
+    F = √C · x / ‖x‖ per pixel (:func:`feature_output`: norm over the C channels, guarded by 1e-12 under the square
+    root), so every pixel has ‖F‖² = C and ‖F − c‖²/C is O(1) from the first iteration (docs/DESIGN_NOTES.md, "Keep
+    every term O(1)"). The expensive work is kept at low resolution: at S×S there is only a transposed conv and a 1×1
+    conv.
     """
 
     OUTPUTS = OUTPUTS
@@ -91,15 +95,15 @@ class ChanVeseFeatureHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape):
+        """``MODEL.LEVELSET.FEATURE_HEAD.{NUM_CHANNELS, CONV_DIMS, NORM, OUTPUT}`` (checked; ``OUTPUT`` by
+        ``__init__``) and ``MODEL.LEVELSET.RESOLUTION``."""
         head = cfg.MODEL.LEVELSET.FEATURE_HEAD
-        if len(head.CONV_DIMS) == 0:
-            raise ValueError("MODEL.LEVELSET.FEATURE_HEAD.CONV_DIMS must have at least one entry")
         return {
             "input_shape": input_shape,
-            "num_channels": head.NUM_CHANNELS,
-            "conv_dims": list(head.CONV_DIMS),
+            "num_channels": check_int(KEY + "NUM_CHANNELS", head.NUM_CHANNELS, 1),
+            "conv_dims": check_positive_ints(KEY + "CONV_DIMS", head.CONV_DIMS, "[64, 64, 64]"),
             "resolution": cfg.MODEL.LEVELSET.RESOLUTION,
-            "norm": head.NORM,
+            "norm": check_norm(KEY + "NORM", head.NORM),
             "output": head.OUTPUT,
         }
 
@@ -165,9 +169,6 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
                  detach_inputs=False):
         super().__init__()
         _check_output(output)
-        if reduced_channels < 1 or hidden_dim < 1:
-            raise ValueError(f"FineGrainedChanVeseFeatureHead: REDUCED_CHANNELS ({reduced_channels}) and HIDDEN_DIM "
-                             f"({hidden_dim}) must be >= 1")
         self.in_feature, self.use_image, self.output, self.resolution = in_feature, use_image, output, resolution
         self.detach_inputs = detach_inputs
         self.reduce = Conv2d(in_channels, reduced_channels, kernel_size=1)
@@ -189,7 +190,12 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape, feature_shapes):
+        """``MODEL.LEVELSET.FEATURE_HEAD.{IN_FEATURE, REDUCED_CHANNELS, USE_IMAGE, COARSE_CHANNELS, HIDDEN_DIM,
+        NUM_CHANNELS, OUTPUT, DETACH_INPUTS}`` (checked; ``OUTPUT`` by ``__init__``), ``MODEL.LEVELSET.RESOLUTION`` and
+        the mask pooler's ``MODEL.ROI_MASK_HEAD.POOLER_TYPE`` / ``POOLER_SAMPLING_RATIO``."""
         head = cfg.MODEL.LEVELSET.FEATURE_HEAD
+        check_bool(KEY + "USE_IMAGE", head.USE_IMAGE)
+        check_bool(KEY + "DETACH_INPUTS", head.DETACH_INPUTS)
         if head.IN_FEATURE not in feature_shapes:
             raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = {head.IN_FEATURE!r} is not a backbone output; "
                              f"available: {sorted(feature_shapes)}")
@@ -205,11 +211,11 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             "in_feature": head.IN_FEATURE,
             "in_channels": shape.channels,
             "in_stride": shape.stride,
-            "reduced_channels": head.REDUCED_CHANNELS,
+            "reduced_channels": check_int(KEY + "REDUCED_CHANNELS", head.REDUCED_CHANNELS, 1),
             "use_image": head.USE_IMAGE,
-            "coarse_channels": head.COARSE_CHANNELS,
-            "hidden_dim": head.HIDDEN_DIM,
-            "num_channels": head.NUM_CHANNELS,
+            "coarse_channels": check_int(KEY + "COARSE_CHANNELS", head.COARSE_CHANNELS, 0),
+            "hidden_dim": check_int(KEY + "HIDDEN_DIM", head.HIDDEN_DIM, 1),
+            "num_channels": check_int(KEY + "NUM_CHANNELS", head.NUM_CHANNELS, 1),
             "resolution": cfg.MODEL.LEVELSET.RESOLUTION,
             "pooler_type": cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE,
             "sampling_ratio": cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
@@ -240,9 +246,10 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
 
 
 def build_chan_vese_feature_head(cfg, input_shape, feature_shapes=None):
-    """The head named by ``MODEL.LEVELSET.FEATURE_HEAD.NAME``; ``input_shape`` is the pooled RoI features' shape,
-    ``feature_shapes`` the backbone's output shapes (needed by heads with ``uses_image_features``)."""
-    head = CHAN_VESE_FEATURE_HEAD_REGISTRY.get(cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME)
+    """The head named by ``MODEL.LEVELSET.FEATURE_HEAD.NAME`` (checked: a registered name); ``input_shape`` is the
+    pooled RoI features' shape, ``feature_shapes`` the backbone's output shapes (needed by heads with
+    ``uses_image_features``)."""
+    head = check_registered(KEY + "NAME", cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME, CHAN_VESE_FEATURE_HEAD_REGISTRY)
     if getattr(head, "uses_image_features", False):
         if feature_shapes is None:
             raise ValueError(f"{cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME} needs the backbone's feature shapes")

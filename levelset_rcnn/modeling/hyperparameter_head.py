@@ -6,6 +6,8 @@ from detectron2.utils.registry import Registry
 from fvcore.nn import weight_init
 from torch import nn
 
+from .config_checks import check_int, check_norm, check_registered
+
 __all__ = ["HYPERPARAMETER_HEAD_REGISTRY", "InstanceHyperparameterHead", "GlobalHyperparameters",
            "build_hyperparameter_head"]
 
@@ -51,14 +53,17 @@ class InstanceHyperparameterHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape):
+        """``MODEL.LEVELSET.HYPERPARAMETER_HEAD.{NUM_CONV, CONV_DIM, FC_DIM, NORM}``, checked; N is
+        ``MODEL.LEVELSET.NUM_ITERATIONS`` (checked by the refinement, built first by the mask head)."""
         hp = cfg.MODEL.LEVELSET.HYPERPARAMETER_HEAD
+        key = "MODEL.LEVELSET.HYPERPARAMETER_HEAD."
         return {
             "input_shape": input_shape,
             "num_iterations": cfg.MODEL.LEVELSET.NUM_ITERATIONS,
-            "num_conv": hp.NUM_CONV,
-            "conv_dim": hp.CONV_DIM,
-            "fc_dim": hp.FC_DIM,
-            "norm": hp.NORM,
+            "num_conv": check_int(key + "NUM_CONV", hp.NUM_CONV, 0),
+            "conv_dim": check_int(key + "CONV_DIM", hp.CONV_DIM, 1),
+            "fc_dim": check_int(key + "FC_DIM", hp.FC_DIM, 1),
+            "norm": check_norm(key + "NORM", hp.NORM),
         }
 
     def forward(self, x):
@@ -87,4 +92,7 @@ class GlobalHyperparameters(nn.Module):
 
 
 def build_hyperparameter_head(cfg, input_shape):
-    return HYPERPARAMETER_HEAD_REGISTRY.get(cfg.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME)(cfg, input_shape)
+    """The head named by ``MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME`` (checked: a registered name)."""
+    head = check_registered("MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME", cfg.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME,
+                            HYPERPARAMETER_HEAD_REGISTRY)
+    return head(cfg, input_shape)

@@ -34,6 +34,7 @@ from torch import nn
 
 from ..layers.level_set import heaviside
 from .chan_vese import ChanVeseRefinement
+from .config_checks import check_bool, check_float, check_int, fail
 from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, build_chan_vese_feature_head
 from .hyperparameter_head import build_hyperparameter_head
 from .losses import roi_tsdf_loss
@@ -167,10 +168,14 @@ class LevelSetMaskHead(nn.Module):
     def from_config(cls, cfg, input_shape):
         """``input_shape``: the backbone's output shapes (dict, the head pools) or one ``ShapeSpec`` of pooled
         RoI features (detectron2's ``StandardROIHeads`` with ``ROI_MASK_HEAD.POOLER_TYPE`` set)."""
-        from ..config import validate_levelset_config
-
-        validate_levelset_config(cfg)
         ls = cfg.MODEL.LEVELSET
+        truncation_ratio = cls._checked_truncation_ratio(ls)
+        for key in ("CHAN_VESE_ON", "DETACH_PHI0", "LOSS_SATURATE_L1", "INFERENCE_INITIAL_MASKS"):
+            check_bool(f"MODEL.LEVELSET.{key}", ls[key])
+        for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL"):
+            check_float(f"MODEL.LEVELSET.{key}", ls[key], strict=False)
+        for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS"):
+            check_float(f"MODEL.LEVELSET.{key}", ls[key])
         side = cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
         ret = {}
         if isinstance(input_shape, dict):
@@ -190,22 +195,19 @@ class LevelSetMaskHead(nn.Module):
             feature_shapes = input_shape
         else:
             pooled, feature_shapes = input_shape, None
-        # built in this order (tsdf, hyperparameter, feature head): the random initialisation of each is the one
-        # the model had before the mask branch became one head, so a seed gives the same model
+        # The refinement (no parameters, no random numbers) first: it checks MODEL.LEVELSET.NUM_ITERATIONS, which
+        # also sizes the hyperparameter head. Then tsdf, hyperparameter, feature head in this order: the random
+        # initialisation of each is the one the model had before the mask branch became one head, so a seed gives
+        # the same model.
+        refinement = ChanVeseRefinement(cfg) if ls.CHAN_VESE_ON else None
         ret["tsdf_head"] = TSDFHead(cfg, pooled)
         if ls.CHAN_VESE_ON:
             ret["hyperparameter_head"] = build_hyperparameter_head(cfg, pooled)
             ret["feature_head"] = build_chan_vese_feature_head(cfg, pooled, feature_shapes=feature_shapes)
-            ret["refinement"] = ChanVeseRefinement(
-                num_iterations=ls.NUM_ITERATIONS,
-                min_eps=ls.MIN_EPS,
-                gradient_stabilizer=ls.GRADIENT_STABILIZER,
-                normalize_data_term=ls.NORMALIZE_DATA_TERM,
-                region_means_gradient=ls.REGION_MEANS_GRADIENT,
-            )
+            ret["refinement"] = refinement
         ret.update(
             resolution=ls.RESOLUTION,
-            truncation_ratio=ls.TRUNCATION / ls.RESOLUTION,
+            truncation_ratio=truncation_ratio,
             detach_phi0=ls.DETACH_PHI0,
             loss_weight_initial=ls.LOSS_WEIGHT_INITIAL,
             loss_weight_final=ls.LOSS_WEIGHT_FINAL,
@@ -215,6 +217,18 @@ class LevelSetMaskHead(nn.Module):
             inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
         )
         return ret
+
+    @staticmethod
+    def _checked_truncation_ratio(ls):
+        """T / S from ``MODEL.LEVELSET.TRUNCATION`` (T, pixels of the S×S grid) and ``RESOLUTION`` (S), checked: the
+        one place the ratio is computed; the targets at a grid of side s are truncated at ratio · s pixels
+        (:meth:`truncation`; docs/DESIGN_NOTES.md, "One function, two resolutions")."""
+        resolution = check_int("MODEL.LEVELSET.RESOLUTION", ls.RESOLUTION, 1)
+        truncation = check_float("MODEL.LEVELSET.TRUNCATION", ls.TRUNCATION)
+        if truncation >= resolution:
+            fail("MODEL.LEVELSET.TRUNCATION", truncation, f"must be smaller than MODEL.LEVELSET.RESOLUTION = "
+                                                           f"{resolution} (it is in pixels of the RESOLUTION grid)")
+        return truncation / resolution
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
