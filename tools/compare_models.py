@@ -35,11 +35,11 @@ comparison_metrics.json exists is not redone (delete it, or pass ``--force``), s
 processes side by side and a last call with all seeds writes the table. The table goes to
 ``<output>/comparison.md`` (mean +- sample std over seeds, and per seed). Timing columns are wall-clock on the
 machine that ran it: median seconds per training iteration (data loading included) and mean seconds per test
-image of the model's forward pass (first image excluded). The logic is :mod:`levelset_rcnn.evaluation.compare`.
+image of the model's forward pass (first image excluded). The logic is :mod:`levelset_rcnn.engine.compare`.
 """
 
 import levelset_rcnn  # noqa: F401  (first: registers heads, datasets and detectron2._C when missing)
-from levelset_rcnn.evaluation.compare import compare_models, parse_args
+from levelset_rcnn.engine.compare import compare_models, parse_args
 
 
 def main(argv=None):

@@ -1,9 +1,14 @@
-"""The Markdown table of :func:`levelset_rcnn.evaluation.compare.compare_models`: mean ± sample standard deviation
-over seeds per model, then one row per (model, seed)."""
+"""The evaluation side of the model comparison (:func:`levelset_rcnn.engine.compare.compare_models`, which trains):
+:func:`timed_inference` (evaluators and seconds per image of a model on a test loader) and :func:`make_table`, the
+Markdown table: mean ± sample standard deviation over seeds per model, then one row per (model, seed)."""
 import math
 import statistics
+import time
 
-__all__ = ["COLUMNS", "make_table"]
+import torch
+from detectron2.evaluation.evaluator import inference_context
+
+__all__ = ["COLUMNS", "make_table", "timed_inference"]
 
 #: the table's columns: (column title, results task, metric name)
 COLUMNS = [
@@ -19,6 +24,22 @@ COLUMNS = [
     ("infer s/img", "timing", "inference_s_per_image"),
 ]
 _LEGACY_NAMES = {"mask_rcnn": "Mask R-CNN", "levelset_rcnn": "LevelSet R-CNN"}
+
+
+def timed_inference(model, data_loader, evaluator):
+    """Run ``evaluator`` on ``model``'s outputs over ``data_loader``; returns (results, mean seconds per image of the
+    forward pass, the first batch excluded)."""
+    evaluator.reset()
+    times = []
+    with inference_context(model), torch.no_grad():
+        for inputs in data_loader:
+            start = time.perf_counter()
+            outputs = model(inputs)
+            times.append((time.perf_counter() - start) / max(1, len(inputs)))
+            evaluator.process(inputs, outputs)
+    results = evaluator.evaluate() or {}
+    timed = times[1:] if len(times) > 1 else times
+    return results, (statistics.fmean(timed) if timed else math.nan)
 
 
 def _value(metrics, task, name):

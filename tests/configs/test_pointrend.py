@@ -15,7 +15,7 @@ from levelset_core.compat import pointrend
 from levelset_rcnn.config import add_levelset_rcnn_config
 from levelset_rcnn.engine import Trainer
 from levelset_rcnn.engine.defaults import setup_cfg
-from levelset_rcnn.evaluation import compare
+from levelset_rcnn.engine import compare
 
 CONFIGS = REPO_ROOT / "configs"
 # what a model of a triple may set differently: its mask branch (and PointRend's own requirements)

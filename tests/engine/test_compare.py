@@ -1,5 +1,5 @@
-"""levelset_rcnn.evaluation.compare (tools/compare_models.py): the table maker, argument checks, and a smoke run
-(2 iterations, one seed, both models)."""
+"""levelset_rcnn.engine.compare (tools/compare_models.py): argument checks, config overrides and a smoke run
+(2 iterations, one seed, both models), and the table of levelset_rcnn.evaluation.comparison_table."""
 import json
 import math
 import uuid
@@ -9,7 +9,7 @@ import pytest
 import levelset_rcnn  # noqa: F401
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from levelset_rcnn.evaluation import compare
+from levelset_rcnn.engine import compare
 
 
 def _metrics(model, seed, ap, initial=None):

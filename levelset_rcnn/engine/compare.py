@@ -4,12 +4,13 @@ The command line is ``tools/compare_models.py`` (its docstring describes the pro
 logic: :func:`argument_parser` / :func:`parse_args` (the options and their checks), :func:`build_opts` (the config
 overrides every model shares for one seed), :func:`run_one` (train with the project's trainer without its
 end-of-training evaluation, then :func:`evaluate_timed`) and :func:`compare_models` (all runs, reusing finished
-ones, and the table of :mod:`levelset_rcnn.evaluation.comparison_table`).
+ones, and the table of :mod:`levelset_rcnn.evaluation.comparison_table`). It trains, so it is part of the engine;
+what it uses of the evaluation package (the timed inference loop, the table) imports nothing of the engine
+(docs/DESIGN.md, "Packages and who imports whom").
 """
 import argparse
 import json
 import logging
-import math
 import os
 import re
 import statistics
@@ -21,13 +22,13 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import hooks
 from detectron2.evaluation import print_csv_format
-from detectron2.evaluation.evaluator import inference_context
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 from levelset_core.compat.pointrend import POINTREND_MASK_HEADS, has_pointrend
 
-from ..engine import Trainer, setup_cfg
-from .comparison_table import COLUMNS, make_table
+from ..evaluation.comparison_table import COLUMNS, make_table, timed_inference
+from .defaults import register_dataset_folders, setup_cfg
+from .trainer import Trainer
 
 __all__ = ["DEFAULT_MODELS", "COLUMNS", "argument_parser", "parse_args", "parse_models", "build_opts",
            "evaluate_timed", "run_one", "make_table", "compare_models"]
@@ -196,19 +197,8 @@ class _TrainOnlyTrainer(Trainer):
 def evaluate_timed(cfg, model, dataset_name, output_dir):
     """Run the evaluators on ``dataset_name``; return (results, mean seconds per image of the forward pass,
     the first batch excluded)."""
-    data_loader = Trainer.build_test_loader(cfg, dataset_name)
-    evaluator = Trainer.build_evaluator(cfg, dataset_name, output_dir)
-    evaluator.reset()
-    times = []
-    with inference_context(model), torch.no_grad():
-        for inputs in data_loader:
-            start = time.perf_counter()
-            outputs = model(inputs)
-            times.append((time.perf_counter() - start) / max(1, len(inputs)))
-            evaluator.process(inputs, outputs)
-    results = evaluator.evaluate() or {}
-    timed = times[1:] if len(times) > 1 else times
-    return results, (statistics.fmean(timed) if timed else math.nan)
+    return timed_inference(model, Trainer.build_test_loader(cfg, dataset_name),
+                           Trainer.build_evaluator(cfg, dataset_name, output_dir))
 
 
 def run_one(args, model_key, seed, run_dir):
@@ -251,8 +241,6 @@ def compare_models(args):
     """Every (model, seed) run of :func:`parse_args`'s ``args`` (the models interleaved within a seed; a run whose
     comparison_metrics.json exists is reused unless ``args.force``), then the table, written to
     ``<output>/comparison.md`` and printed. Returns ``{run key: [metrics per seed]}``."""
-    from ..engine.defaults import register_dataset_folders
-
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     os.makedirs(args.output, exist_ok=True)
