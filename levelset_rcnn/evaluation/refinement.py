@@ -126,11 +126,11 @@ def inspect_refinement(cfg, dataset=None, num_images=1):
     from detectron2.data import DatasetCatalog, build_detection_test_loader
     from detectron2.modeling import build_model
 
-    from ..checkpoint import LevelSetCheckpointer
+    from levelset_core.checkpoint import SafeCheckpointer
     from ..modeling.chan_vese import split_hyperparameters
 
     model = build_model(cfg)
-    LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     heads = model.roi_heads
     head = getattr(heads, "mask_head", None)

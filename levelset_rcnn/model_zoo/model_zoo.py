@@ -189,7 +189,7 @@ def get(name, trained=True, device=None, checkpoint=None):
     """Build the model of ``name`` (table name or release folder), in eval mode.
 
     Args:
-        trained: load the verified checkpoint through :class:`levelset_rcnn.checkpoint.LevelSetCheckpointer`
+        trained: load the verified checkpoint through :class:`levelset_core.checkpoint.SafeCheckpointer`
             (detectron2's ``DetectionCheckpointer``, loading safely); otherwise the
             model is randomly initialised (nothing is loaded).
         device: e.g. ``"cpu"``; default the config's (CPU when CUDA is missing).
@@ -197,14 +197,14 @@ def get(name, trained=True, device=None, checkpoint=None):
     """
     from detectron2.modeling import build_model
 
-    from ..checkpoint import LevelSetCheckpointer
+    from levelset_core.checkpoint import SafeCheckpointer
 
     cfg = get_config(name, trained=trained, checkpoint=checkpoint)
     if device is not None:
         cfg.MODEL.DEVICE = str(device)
     model = build_model(cfg)
     if trained:
-        LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     return model
 

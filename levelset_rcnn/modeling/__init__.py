@@ -1,5 +1,8 @@
 """LevelSet R-CNN modeling: importing this registers every head in detectron2's registries."""
-from . import backbone  # noqa: F401  (EfficientNet-Lite backbones, efficientnet-lite:// weights)
+from levelset_core.backbone import register_efficientnet_lite
+
+register_efficientnet_lite()  # EfficientNet-Lite backbones and the efficientnet-lite:// weights (levelset_core.backbone)
+
 from .chan_vese import ChanVeseRefinement, split_hyperparameters
 from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, ChanVeseFeatureHead, build_chan_vese_feature_head
 from .image_backbone import build_image_feature_backbone, with_image_feature

@@ -3,7 +3,7 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-from ..layers.level_set import (
+from levelset_core.layers.level_set import (
     at_least_float32,
     chan_vese_data_term,
     curvature,
@@ -13,6 +13,7 @@ from ..layers.level_set import (
     heaviside,
     region_means,
 )
+
 from .config_checks import check_bool, check_float, check_int
 
 __all__ = ["ChanVeseRefinement", "split_hyperparameters"]

@@ -32,7 +32,8 @@ from detectron2.modeling.poolers import ROIPooler
 from detectron2.modeling.roi_heads.mask_head import ROI_MASK_HEAD_REGISTRY
 from torch import nn
 
-from ..layers.level_set import heaviside
+from levelset_core.layers.level_set import heaviside
+
 from .chan_vese import ChanVeseRefinement
 from .config_checks import check_bool, check_float, check_int, fail
 from .feature_head import CHAN_VESE_FEATURE_HEAD_REGISTRY, build_chan_vese_feature_head

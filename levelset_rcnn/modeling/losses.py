@@ -2,7 +2,8 @@
 import torch
 import torch.nn.functional as F
 
-from ..layers.level_set import at_least_float32, float32, heaviside
+from levelset_core.layers.level_set import at_least_float32, float32, heaviside
+
 from .tsdf import tsdf_targets
 
 __all__ = ["tsdf_loss", "roi_tsdf_loss", "gather_gt_masks"]

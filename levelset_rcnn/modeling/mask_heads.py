@@ -12,7 +12,8 @@ from detectron2.modeling.roi_heads.mask_head import (
 from fvcore.nn import weight_init
 from torch import nn
 
-from ..layers.level_set import chan_vese_energy
+from levelset_core.layers.level_set import chan_vese_energy
+
 from .losses import gather_gt_masks
 from .tsdf_head import select_class_channel
 

@@ -23,7 +23,8 @@ from detectron2.data.transforms import HFlipTransform
 from detectron2.modeling import GeneralizedRCNNWithTTA
 from detectron2.modeling.postprocessing import detector_postprocess
 
-from ..layers.level_set import heaviside
+from levelset_core.layers.level_set import heaviside
+
 from .levelset_mask_head import LevelSetMaskHead
 
 __all__ = ["LevelSetRCNNWithTTA", "build_tta_model", "check_tta_config", "LEVELSET_AVERAGES"]

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultPredictor
+from levelset_core.checkpoint import SafeCheckpointer
+from levelset_core.data.mapper import read_image
 
-from ..checkpoint import LevelSetCheckpointer
-from ..data.mapper import read_image
 from .contours import instances_to_coco_polygons
 from .levelset_view import save_levelset_views
 from .visualizer import draw_instance_predictions
@@ -94,7 +94,7 @@ class Demo:
         no_weights.MODEL.WEIGHTS = ""
         no_weights.freeze()
         self.predictor = DefaultPredictor(no_weights)
-        LevelSetCheckpointer(self.predictor.model).load(cfg.MODEL.WEIGHTS)
+        SafeCheckpointer(self.predictor.model).load(cfg.MODEL.WEIGHTS)
         roi_heads = self.predictor.model.roi_heads
         #: N, the model's number of Chan-Vese steps (the level-set pictures show φ0 … φN)
         self.num_iterations = getattr(getattr(roi_heads, "mask_head", None), "num_iterations", 0)

@@ -12,8 +12,8 @@ import os
 import numpy as np
 import torch
 from detectron2.data import transforms as T
+from levelset_core.data.mapper import read_image
 
-from ..data.mapper import read_image
 from .export import ExportedModel, save_exported, trace_model
 
 __all__ = ["ExportError", "load_model", "prepare_image", "compare_outputs", "default_sample_image",
@@ -29,11 +29,11 @@ def load_model(cfg, levelsets=False):
     returns φ0 … φN (``pred_levelsets``)."""
     from detectron2.modeling import build_model
 
-    from ..checkpoint import LevelSetCheckpointer
+    from levelset_core.checkpoint import SafeCheckpointer
 
     model = build_model(cfg)
     if cfg.MODEL.WEIGHTS:
-        LevelSetCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
     if levelsets:
         model.roi_heads.inference_levelsets = True

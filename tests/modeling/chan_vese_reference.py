@@ -2,7 +2,7 @@
 
 Kept in the tests as the ground truth for :class:`levelset_rcnn.modeling.chan_vese.ChanVeseRefinement`
 (``tests/modeling/test_chan_vese.py``) and as the "reference" row of ``benchmarks/benchmark.py``. It uses none
-of the helpers of ``levelset_rcnn.layers.level_set``: every quantity is written out as in the paper,
+of the helpers of ``levelset_core.layers.level_set``: every quantity is written out as in the paper,
 
     c1 = Σ F·H(φ) / Σ H(φ),   c2 = Σ F·(1 − H(φ)) / Σ (1 − H(φ))                     (Eq. 9)
     φ_n = φ_{n−1} + Δt_n δ_ε(φ_{n−1}) [μ div(∇φ/|∇φ|) − λ1 ‖F − c1‖²/C + λ2 ‖F − c2‖²/C]   (Eqs. 7–8)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from chan_vese_reference import reference_chan_vese
-from levelset_rcnn.layers import chan_vese_energy
+from levelset_core.layers import chan_vese_energy
 from levelset_rcnn.modeling.chan_vese import ChanVeseRefinement, split_hyperparameters
 
 

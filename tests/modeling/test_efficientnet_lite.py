@@ -18,7 +18,7 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.file_io import PathManager
 
 from levelset_rcnn.engine.defaults import setup_cfg
-from levelset_rcnn.modeling.backbone import (
+from levelset_core.backbone import (
     EfficientNetLite,
     EfficientNetLiteClassifier,
     block_table,

@@ -3,7 +3,7 @@ import pytest
 import torch
 from detectron2.layers import ShapeSpec
 
-from levelset_rcnn.layers import region_means, squared_distances_to_means
+from levelset_core.layers import region_means, squared_distances_to_means
 from levelset_rcnn.modeling.feature_head import ChanVeseFeatureHead
 
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from levelset_rcnn.layers.level_set import heaviside
+from levelset_core.layers.level_set import heaviside
 from levelset_rcnn.modeling.losses import tsdf_loss
 
 

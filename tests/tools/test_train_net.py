@@ -64,7 +64,8 @@ def test_eval_only_weights_check(tmp_path):
     from argparse import Namespace
 
     import pytest
-    from levelset_rcnn.engine.defaults import argument_parser, check_eval_only_weights, setup_cfg
+    from levelset_core.engine.cli import check_eval_only_weights
+    from levelset_rcnn.engine.defaults import argument_parser, setup_cfg
 
     cfg = setup_cfg(str(REPO_ROOT / "configs/quickstart/levelset_rcnn_R_18_FPN_shapes.yaml"),
                     ["OUTPUT_DIR", str(tmp_path)])

@@ -1,4 +1,4 @@
-"""levelset_rcnn.data.mapper: unbiased coordinates after a resize; unreadable images are named."""
+"""levelset_core.data.mapper: unbiased coordinates after a resize; unreadable images are named."""
 import numpy as np
 import pytest
 import torch

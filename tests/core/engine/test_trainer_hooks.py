@@ -17,9 +17,12 @@ def test_core_defaults_and_levelset_rcnn_trainer():
 
 
 def test_levelset_rcnn_engine_keeps_its_names():
+    from levelset_rcnn import engine
     from levelset_rcnn.engine import defaults
 
-    for name in ("Trainer", "setup_cfg", "argument_parser", "default_setup_from_args", "DeviceAgnosticTrainer",
-                 "load_eval_weights", "check_eval_only_weights", "register_dataset_folders", "check_dataset_classes"):
+    for name in ("Trainer", "setup_cfg", "argument_parser", "default_setup_from_args", "check_dataset_classes",
+                 "launch", "DeviceAgnosticTrainer", "CPUAMPTrainer"):  # the last two: deprecated re-exports
+        assert hasattr(engine, name), name
+    for name in ("setup_cfg", "argument_parser", "default_setup_from_args", "register_dataset_folders", "train_net"):
         assert hasattr(defaults, name), name
-    assert defaults.DeviceAgnosticTrainer is DeviceAgnosticTrainer
+    assert engine.DeviceAgnosticTrainer is DeviceAgnosticTrainer
