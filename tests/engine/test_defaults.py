@@ -5,7 +5,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from repo_paths import REPO_ROOT
 
-from levelset_rcnn.engine.defaults import check_dataset_classes, setup_cfg
+from levelset_rcnn.engine import check_dataset_classes, setup_cfg
 
 BASE_LEVELSET = REPO_ROOT / "configs" / "Base-LevelSet-RCNN-FPN.yaml"
 
