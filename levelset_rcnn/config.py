@@ -76,11 +76,11 @@ def add_levelset_rcnn_config(cfg):
     # (docs/RESULTS.md, "A refinement that refines": balloon, ImageNet lite0-FPN, 500 iterations, 3 seeds): with the
     # saturating L1 at 112x112 final - initial mask AP +0.88 +- 0.28, mask AP 49.1 +- 0.7, Boundary AP 37.1 +- 1.9, box
     # AP 44.0 +- 0.4 (Mask R-CNN 43.1 +- 1.0); the paper head at 56x56: +0.17 +- 0.15, 48.3 +- 1.3, 37.9 +- 1.7,
-    # 44.2 +- 2.3. At R50-FPN inference the fine head is 1.08-1.09x Mask R-CNN, the paper head 1.18-1.30x
-    # (docs/BENCHMARKS.md).
+    # 44.2 +- 2.3. At R50-FPN inference the fine head is 1.194x Mask R-CNN on a quiet machine (1.08-1.09x measured
+    # under load), the paper head 1.18-1.30x under load (docs/BENCHMARKS.md).
     _C.FEATURE_HEAD.NAME = "FineGrainedChanVeseFeatureHead"
     # C, the number of Chan-Vese feature channels (paper: 64, with its head). 8 is what docs/RESULTS.md measured on
-    # balloon and keeps the R50-FPN inference cost within 1.15x Mask R-CNN's (docs/BENCHMARKS.md).
+    # balloon and is the cheaper head at R50-FPN inference (1.194x Mask R-CNN quiet; docs/BENCHMARKS.md, issue 29).
     _C.FEATURE_HEAD.NUM_CHANNELS = 8
     # Keys of "ChanVeseFeatureHead" only (the paper's head; the default fine-grained head reads neither): channels
     # of its conv + 2x-upsampling stages from the pooled RoI features (14x14) upwards, the remaining factor to
