@@ -428,12 +428,7 @@ def _provenance_gaps(doc):
 
 #: tables known to lack part of their provenance, in a section this change does not edit: (doc, table header start)
 #: -> what is missing. Remove the entry when the section is fixed (the test fails while an entry is stale).
-KNOWN_GAPS = {
-    ("projects/DeepLabLosses/README.md", "| loss | seeds | mIoU | boundary F1 (mBF)"):
-        "CamVid section (edited by another change): its tables were added by commit 62ce194 (2026-12-04)",
-    ("projects/DeepLabLosses/README.md", "| loss | bicyclist | building | car"):
-        "CamVid section (edited by another change): its tables were added by commit 62ce194 (2026-12-04)",
-}
+KNOWN_GAPS = {}
 
 
 @pytest.mark.parametrize("doc", RESULT_DOCS)

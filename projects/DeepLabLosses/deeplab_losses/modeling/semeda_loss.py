@@ -153,7 +153,7 @@ class SemedaLoss(nn.Module):
     sees edges at a coarser scale than in pre-training).
     """
 
-    def __init__(self, net, layer_weights=(4.0, 2.0, 0.0), ignore_value=255, weights_path="", grid="labels"):
+    def __init__(self, net, layer_weights=(1.0, 0.5, 0.0), ignore_value=255, weights_path="", grid="labels"):
         super().__init__()
         if len(layer_weights) != 3:
             raise ValueError(f"MODEL.SEMEDA.LAYER_WEIGHTS needs 3 values (λ_1..λ_3), got {list(layer_weights)}")
