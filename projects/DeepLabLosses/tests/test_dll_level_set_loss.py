@@ -153,8 +153,7 @@ def test_logits_grid_loss_is_eq_4_on_the_coarse_labels_with_eq_7_gradient():
     loss is the hand-computed Eq. 4 energy there (× λ × 41² / valid pixels) and its gradient w.r.t. P is Eq. 7."""
     logits, coarse = make_case(seed=4, n=2, c=3, h=5, w=6)
     fine = coarse.repeat_interleave(4, 1).repeat_interleave(4, 2)  # labels at stride 4, constant per cell
-    fine[0, 0, :] = 7  # a label off the cell centres: must not reach the loss
-    fine[0, 0, :][fine[0, 0, :] == 7] = IGN
+    fine[0, 0, :] = (fine[0, 0, :] + 1) % 3  # other labels off the cell centres (row 0): must not reach the loss
     assert torch.equal(labels_on_grid(fine, (5, 6)), coarse)
     eps = 0.2
     loss_fn = LevelSetLoss(weight=1e-3, eps=eps, grid="logits", ignore_value=IGN)
