@@ -7,6 +7,17 @@ from levelset_core.backbone.config import add_efficientnet_lite_config  # noqa: 
 from levelset_core.compat.pointrend import add_pointrend_config
 
 
+def build_levelset_config(config_file=None, opts=(), *, output_dir=None, freeze=True):
+    """A LevelSet R-CNN config: detectron2's ``get_cfg()`` + :func:`add_levelset_rcnn_config` + ``config_file`` +
+    ``KEY VALUE`` ``opts``, with the errors and the CUDA -> CPU fallback of
+    :func:`levelset_core.engine.config.build_config` (frozen unless ``freeze=False``). The one config builder of the
+    package: the engine's ``setup_cfg``, the model zoo, the publisher and the benchmarks call it."""
+    from levelset_core.engine.config import build_config  # lazy: importing config.py must stay light
+
+    return build_config(config_file, opts, add_config=(add_levelset_rcnn_config,), output_dir=output_dir,
+                        freeze=freeze)
+
+
 def add_levelset_rcnn_config(cfg):
     """Add the LevelSet R-CNN keys to a detectron2 config (in place) and return it.
 

@@ -1,7 +1,6 @@
 """Every MODEL.LEVELSET.* value is checked by the module that reads it when the model is built (docs/DESIGN.md,
 "Where each config key lives"), with errors that name the key and the value (instead of e.g. torch's "negative
 dimension" from the hyperparameter head); levelset_rcnn.config only adds the keys."""
-import ast
 
 import pytest
 import torch
@@ -83,28 +82,6 @@ def test_keys_a_model_does_not_read_are_not_checked():
     build_model(cfg)
     cfg = setup_cfg(QUICKSTART, SMALL_MODEL_OPTS + TSDF_ONLY + ["MODEL.LEVELSET.NUM_ITERATIONS", "-2"])
     build_model(cfg)
-
-
-def _imported_modules(path):
-    """Absolute names of the modules ``path`` (a file of the levelset_rcnn package) imports from."""
-    package = path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
-            module = ".".join(p for p in (base, node.module or "") if p)
-            yield module
-            yield from (f"{module}.{a.name}" for a in node.names)
-
-
-def test_config_and_modeling_do_not_import_each_other():
-    """levelset_rcnn.config adds keys only, the modules check them: neither imports the other."""
-    package = REPO_ROOT / "levelset_rcnn"
-    for path, forbidden in [(package / "config.py", "levelset_rcnn.modeling")] + [
-            (p, "levelset_rcnn.config") for p in sorted((package / "modeling").rglob("*.py"))]:
-        bad = [m for m in _imported_modules(path) if m == forbidden or m.startswith(forbidden + ".")]
-        assert not bad, f"{path.relative_to(REPO_ROOT)} imports {bad}"
 
 
 def test_shipped_defaults_are_valid():

@@ -13,6 +13,7 @@ from .register import (
     find_dataset_splits,
     register_coco_dataset,
     register_dataset_folder,
+    register_dataset_folders,
     register_via_dataset,
     validate_coco_json,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "LevelSetDatasetMapper",
     "read_image",
     "register_builtin_folders",
+    "register_dataset_folders",
     "DEFAULT_SHAPES_SPLITS",
     "GENERATOR_VERSION",
     "SHAPES_CLASS_COLORS",

@@ -28,6 +28,7 @@ __all__ = [
     "register_coco_dataset",
     "register_via_dataset",
     "register_dataset_folder",
+    "register_dataset_folders",
     "validate_coco_json",
     "check_rle_size",
     "drop_invalid_annotations",
@@ -493,3 +494,16 @@ def register_dataset_folder(prefix, folder, class_names=None, class_key=None, va
     registered = [register(name) for names, _, register in planned for name in names]
     logger.info("Registered %s from %s", registered, folder)
     return registered
+
+
+def register_dataset_folders(specs):
+    """Register command-line ``PREFIX=PATH`` specs (``--dataset-folder``, repeatable) with
+    :func:`register_dataset_folder`; returns every registered dataset name. A spec without ``=`` exits with a message
+    naming it."""
+    names = []
+    for spec in specs:
+        if "=" not in spec:
+            raise SystemExit(f"--dataset-folder expects PREFIX=PATH, got {spec!r}")
+        prefix, path = spec.split("=", 1)
+        names.extend(register_dataset_folder(prefix, path))
+    return names

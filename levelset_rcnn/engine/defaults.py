@@ -5,9 +5,9 @@ eval-only helpers are :mod:`levelset_core.engine`'s.
 """
 from detectron2.engine import default_argument_parser, default_setup
 from levelset_core.engine.cli import add_eval_only_arguments, check_eval_only_weights, load_eval_weights
-from levelset_core.engine.config import build_config
 
-from ..config import add_levelset_rcnn_config
+from ..config import build_levelset_config
+from ..data.register import register_dataset_folders  # noqa: F401  (re-exported: part of this module's API)
 from .trainer import Trainer
 
 __all__ = ["argument_parser", "setup_cfg", "default_setup_from_args", "register_dataset_folders", "train_net"]
@@ -36,23 +36,10 @@ def argument_parser(epilog=None):
     return parser
 
 
-def register_dataset_folders(specs):
-    """Register the ``--dataset-folder PREFIX=PATH`` arguments; returns the dataset names."""
-    from ..data import register_dataset_folder
-
-    names = []
-    for spec in specs:
-        if "=" not in spec:
-            raise SystemExit(f"--dataset-folder expects PREFIX=PATH, got {spec!r}")
-        prefix, path = spec.split("=", 1)
-        names.extend(register_dataset_folder(prefix, path))
-    return names
-
-
 def setup_cfg(config_file, opts=(), output_dir=None):
     """A frozen LevelSet R-CNN config from a YAML file plus ``KEY VALUE`` overrides, with clear errors
-    (:func:`levelset_core.engine.build_config` with :func:`levelset_rcnn.add_levelset_rcnn_config`)."""
-    return build_config(config_file, opts, add_config=(add_levelset_rcnn_config,), output_dir=output_dir)
+    (:func:`levelset_rcnn.config.build_levelset_config`)."""
+    return build_levelset_config(config_file, opts, output_dir=output_dir)
 
 
 def default_setup_from_args(args):

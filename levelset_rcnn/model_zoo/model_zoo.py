@@ -157,24 +157,19 @@ def get_checkpoint_path(name, checkpoint=None):
 def get_config(name, trained=False, checkpoint=None, opts=()):
     """The (unfrozen) config of ``name``: its file, the entry's overrides, with ``trained`` ``MODEL.WEIGHTS`` set to
     the verified local checkpoint, then ``opts`` (``KEY VALUE`` overrides of the caller). ``MODEL.DEVICE`` falls back
-    to the CPU without CUDA (:func:`levelset_core.engine.config.build_config`)."""
-    from levelset_core.engine.config import build_config
-
-    from ..config import add_levelset_rcnn_config
+    to the CPU without CUDA (:func:`levelset_rcnn.config.build_levelset_config`)."""
+    from ..config import build_levelset_config
 
     _, entry, _ = lookup(name)
     weights = ["MODEL.WEIGHTS", get_checkpoint_path(name, checkpoint)] if trained else []
-    return build_config(get_config_file(name), list(entry.opts) + weights + list(opts),
-                        add_config=[add_levelset_rcnn_config], freeze=False)
+    return build_levelset_config(get_config_file(name), list(entry.opts) + weights + list(opts), freeze=False)
 
 
 def load_config(name=None, config_file=None, *, checkpoint=None, opts=()):
     """The (unfrozen) config of a model-zoo ``name`` (trained: ``MODEL.WEIGHTS`` is its verified checkpoint) or of
     a ``config_file`` (exactly one of the two), then ``opts``: what a tool with ``--model NAME | --config-file CFG``
     and ``--opts KEY VALUE ...`` runs. ``checkpoint`` goes with ``name`` (see :func:`get_checkpoint_path`)."""
-    from levelset_core.engine.config import build_config
-
-    from ..config import add_levelset_rcnn_config
+    from ..config import build_levelset_config
 
     if (name is None) == (config_file is None):
         raise ValueError("load_config needs a model zoo name or a config file (exactly one)")
@@ -182,7 +177,7 @@ def load_config(name=None, config_file=None, *, checkpoint=None, opts=()):
         return get_config(name, trained=True, checkpoint=checkpoint, opts=opts)
     if checkpoint is not None:
         raise ValueError("checkpoint= goes with a model zoo name; with a config file pass MODEL.WEIGHTS in opts")
-    return build_config(config_file, opts, add_config=[add_levelset_rcnn_config], freeze=False)
+    return build_levelset_config(config_file, opts, freeze=False)
 
 
 def get(name, trained=True, device=None, checkpoint=None):

@@ -135,7 +135,7 @@ def find_checkpoint(folder, checkpoint=None):
 def resolved_config(folder, config_file=None, opts=()):
     """The run's config (``config.yaml`` of the folder, or ``config_file`` + opts), frozen, with MODEL.WEIGHTS
     cleared and OUTPUT_DIR reset."""
-    from ..engine import setup_cfg
+    from ..config import build_levelset_config
 
     path = config_file or os.path.join(folder, "config.yaml")
     if not os.path.isfile(path):
@@ -143,7 +143,7 @@ def resolved_config(folder, config_file=None, opts=()):
             f"{path} not found: the output folder has no config.yaml (e.g. tools/quickstart.py writes none); "
             f"pass --config-file CONFIG [KEY VALUE ...] with the training command's config and overrides"
         )
-    return setup_cfg(path, list(opts) + ["MODEL.WEIGHTS", "", "OUTPUT_DIR", "./output"])
+    return build_levelset_config(path, list(opts) + ["MODEL.WEIGHTS", "", "OUTPUT_DIR", "./output"])
 
 
 def load_model_state(path):

@@ -39,7 +39,7 @@ def demo_config(model=None, config_file=None, checkpoint=None, opts=(), dataset_
     ``config_file`` whose weights come from ``opts`` (``MODEL.WEIGHTS FILE``); registers the ``dataset_folder``
     specs (``PREFIX=PATH``) first, for class names through ``DATASETS.TEST``."""
     from .. import model_zoo
-    from ..engine.defaults import register_dataset_folders
+    from ..data.register import register_dataset_folders
 
     register_dataset_folders(dataset_folder)
     cfg = model_zoo.load_config(model, config_file, checkpoint=checkpoint, opts=opts)

@@ -16,6 +16,7 @@ from levelset_rcnn.data import (
     find_dataset_splits,
     register_coco_dataset,
     register_dataset_folder,
+    register_dataset_folders,
     register_via_dataset,
 )
 from levelset_rcnn.data import register as register_module
@@ -105,6 +106,18 @@ def test_missing_folder(prefix, tmp_path):
     missing = tmp_path / "does_not_exist"
     with pytest.raises(FileNotFoundError, match="does_not_exist"):
         register_dataset_folder(prefix, missing)
+
+
+def test_command_line_folder_specs(prefix, tmp_path):
+    """``--dataset-folder PREFIX=PATH`` specs (tools, demo, compare): every split registered, a spec without '='
+    named in the error; a PATH that contains '=' keeps it."""
+    root = tmp_path / "a=b"
+    _coco_folder(root, "train")
+    _coco_folder(root, "val")
+    assert sorted(register_dataset_folders([f"{prefix}={root}"])) == [f"{prefix}_train", f"{prefix}_val"]
+    assert register_dataset_folders([]) == []
+    with pytest.raises(SystemExit, match="PREFIX=PATH, got 'just_a_path'"):
+        register_dataset_folders(["just_a_path"])
 
 
 def test_unrecognised_layout(prefix, tmp_path):

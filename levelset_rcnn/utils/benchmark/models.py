@@ -44,7 +44,7 @@ MODULE_PARTS = (
 
 def build_cfg(name, device, detections, quick, levelset_opts=()):
     """The frozen config of ``name`` (``"levelset"`` or ``"maskrcnn"``) for the benchmark."""
-    from ...engine import setup_cfg
+    from ...config import build_levelset_config
     from ...model_zoo import configs_root
 
     # Random weights give few confident, overlapping boxes: score threshold -1 (keeps scores that underflow to 0) and
@@ -56,7 +56,7 @@ def build_cfg(name, device, detections, quick, levelset_opts=()):
         opts += QUICK_OPTS
     if name == "levelset":
         opts += list(levelset_opts)
-    return setup_cfg(str(configs_root() / CONFIGS[name]), opts)
+    return build_levelset_config(str(configs_root() / CONFIGS[name]), opts)
 
 
 def build_models(device, detections, quick, levelset_opts=()):
