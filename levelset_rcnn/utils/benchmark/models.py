@@ -6,6 +6,7 @@ Protocol: both models are built from ``configs/COCO-InstanceSegmentation/*_R_50_
 ``MODEL.WEIGHTS ""`` (no download) and the same random initialisation (every parameter the two share — backbone,
 RPN, box head, mask/TSDF head — is copied from Mask R-CNN into LevelSet R-CNN) and see the same images.
 """
+import contextlib
 import functools
 import math
 import statistics
@@ -17,7 +18,7 @@ from .timing import interleaved, sync, timed
 
 __all__ = ["CONFIGS", "QUICK_OPTS", "MODULE_PARTS", "build_cfg", "build_models", "use_anchor_proposals",
            "make_image", "make_instances", "training_batch", "train_step", "count_mask_rois", "bench_inference",
-           "bench_modules", "bench_training", "bench_tsdf"]
+           "bench_modules", "timed_parts", "bench_training", "bench_tsdf"]
 
 #: the two models' configs, relative to the configs root (:func:`levelset_rcnn.model_zoo.configs_root`)
 CONFIGS = {
@@ -179,52 +180,70 @@ def bench_inference(models, sizes, device, repeats, warmup, detections):
     return rows
 
 
+@contextlib.contextmanager
+def timed_parts(model, parts, device):
+    """Within the block, every ``(label, attribute path)`` of ``parts`` that ``model`` has is timed: its ``forward``
+    (or the method the path names) is wrapped, with a device synchronisation on both sides on a GPU, and the seconds
+    add up in the yielded ``{label: seconds}`` (reset it between runs). Paths the model lacks are left out; nested
+    parts (a head and its sub-heads) are each timed in full; a part listed twice is timed once."""
+    spent = {}
+    restore = []
+    try:
+        for label, path in parts:
+            owner_path, _, attr = path.rpartition(".")
+            try:
+                owner = functools.reduce(getattr, owner_path.split("."), model) if owner_path else model
+            except AttributeError:
+                continue
+            target = getattr(owner, attr, None)
+            if target is None:
+                continue
+            if isinstance(target, torch.nn.Module):
+                owner, attr, target = target, "forward", target.forward
+            if label in spent or any(o is owner and a == attr for o, a in restore):
+                continue  # listed twice
+
+            def timed_call(*a, _fn=target, _label=label, **k):
+                sync(device)
+                t0 = time.perf_counter()
+                out = _fn(*a, **k)
+                sync(device)
+                spent[_label] += time.perf_counter() - t0
+                return out
+
+            spent[label] = 0.0
+            setattr(owner, attr, timed_call)
+            restore.append((owner, attr))
+        yield spent
+    finally:
+        for owner, attr in restore:
+            delattr(owner, attr)  # back to the class's method
+
+
 def bench_modules(model, size, device, repeats, warmup):
     """Seconds spent in each part of one LevelSet R-CNN inference (medians over ``repeats``), and the total.
 
-    Each part of :data:`MODULE_PARTS` is timed by wrapping its module's ``forward``, with a device synchronisation on both sides on a GPU; what is not listed (pooling,
+    Each part of :data:`MODULE_PARTS` is timed by :func:`timed_parts`; what is not listed (pooling,
     post-processing, mask pasting) is the remainder of the total.
     """
     batch = [{"image": make_image(size, device), "height": size[0], "width": size[1]}]
     box_rois = []
     hook = model.roi_heads.box_head.register_forward_hook(lambda m, i, o: box_rois.append(o.shape[0]))
-    spent = {label: 0.0 for label, _ in MODULE_PARTS}
-    restore = []
-    for label, path in MODULE_PARTS:
-        owner_path, _, attr = path.rpartition(".")
-        owner = functools.reduce(getattr, owner_path.split("."), model) if owner_path else model
-        target = getattr(owner, attr, None)
-        if target is None:
-            continue
-        if isinstance(target, torch.nn.Module):
-            owner, attr, target = target, "forward", target.forward
-
-        def timed_call(*a, _fn=target, _label=label, **k):
-            sync(device)
-            t0 = time.perf_counter()
-            out = _fn(*a, **k)
-            sync(device)
-            spent[_label] += time.perf_counter() - t0
-            return out
-
-        setattr(owner, attr, timed_call)
-        restore.append((owner, attr))
     model.eval()
-    per_run = {label: [] for label in spent}
     totals = []
     try:
-        for rep in range(warmup + repeats):
-            for label in spent:
-                spent[label] = 0.0
-            with torch.no_grad():
-                total, _ = timed(lambda: model(batch), device)
-            if rep >= warmup:
-                totals.append(total)
-                for label, value in spent.items():
-                    per_run[label].append(value)
+        with timed_parts(model, MODULE_PARTS, device) as spent:
+            per_run = {label: [] for label in spent}
+            for rep in range(warmup + repeats):
+                for label in spent:
+                    spent[label] = 0.0
+                with torch.no_grad():
+                    total, _ = timed(lambda: model(batch), device)
+                if rep >= warmup:
+                    totals.append(total)
+                    for label, value in spent.items():
+                        per_run[label].append(value)
     finally:
-        for owner, attr in restore:
-            delattr(owner, attr)  # back to the class's method
         hook.remove()
     return {"size": f"{size[0]}x{size[1]}", "total_s": statistics.median(totals), "box_head_rois": box_rois[-1],
             "parts_s": {label: statistics.median(v) for label, v in per_run.items()}}
