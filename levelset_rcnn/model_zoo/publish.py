@@ -207,9 +207,11 @@ def _table_warning(name, sha256):
 
 def table_entry(entry):
     """The :class:`ModelZooEntry` of a published model for ``model_zoo.json``: its config relative to
-    ``configs/``, the AP metrics rounded to 2 digits."""
+    ``configs/``, the AP metrics rounded to 2 digits (tasks without AP, e.g. boundary F1 or a comparison's timing,
+    left out)."""
     metrics = {t: {m: round(v, 2) for m, v in ms.items() if v is not None and m in ("AP", "AP50", "AP75")}
                for t, ms in entry["metrics"].items()}
+    metrics = {t: ms for t, ms in metrics.items() if ms}
     return ModelZooEntry(
         config=entry.get("config_name") or "<config relative to configs/>", opts=tuple(entry["opts"]),
         checkpoint=entry["checkpoint"], sha256=entry["sha256"], metrics=metrics, dataset=entry["dataset"],

@@ -11,13 +11,15 @@ The docs check (``tests/docs/test_docs_check.py``) runs it for every row whose c
 import os
 from pathlib import Path
 
+from levelset_core.compat.pointrend import POINTREND_MASK_HEADS
+
 from .release import CHECKPOINT_CONFIG_KEY, RELEASE_CONFIG_FILE
 
 __all__ = ["IGNORED_KEYS", "TRAINED_CONFIGS", "recorded_config_path", "saved_config_text", "config_drift",
            "format_drift"]
 
-#: keys that say where and how a model runs, not what it is
-IGNORED_KEYS = ("MODEL.WEIGHTS", "MODEL.DEVICE", "OUTPUT_DIR")
+#: keys that say where and how a model runs (or how often its run saved), not what it is
+IGNORED_KEYS = ("MODEL.WEIGHTS", "MODEL.DEVICE", "OUTPUT_DIR", "SOLVER.CHECKPOINT_PERIOD")
 
 
 #: the recorded training configs of the table's checkpoints: ``trained_configs/<name>.yaml`` (the release folder's
@@ -37,6 +39,8 @@ RENAMED_VALUES = (
 IMAGE_FEATURE_BACKBONE = "build_image_feature_backbone"
 #: mask heads that read MODEL.LEVELSET (for any other, e.g. Mask R-CNN's, those keys are not compared)
 LEVELSET_MASK_HEADS = ("LevelSetMaskHead", "TSDFMaskHead")
+#: key prefixes read only by some mask heads: compared only when the saved mask head is one of them
+HEAD_KEYS = (("MODEL.LEVELSET.", LEVELSET_MASK_HEADS), ("MODEL.POINT_HEAD.", POINTREND_MASK_HEADS))
 
 
 def recorded_config_path(name):
@@ -100,8 +104,8 @@ def config_drift(name, checkpoint=None, config_text=None):
     else the config saved with ``checkpoint`` (default the file :func:`~levelset_rcnn.model_zoo.get_checkpoint_path`
     finds).
 
-    Keys of :data:`IGNORED_KEYS` are not compared, nor ``MODEL.LEVELSET.*`` when the saved mask head does not read
-    them; renamed values of the same model (:data:`RENAMED_VALUES`) count as equal. A key the saved config has and
+    Keys of :data:`IGNORED_KEYS` are not compared, nor ``MODEL.LEVELSET.*`` / ``MODEL.POINT_HEAD.*`` when the saved
+    mask head does not read them (:data:`HEAD_KEYS`); renamed values of the same model (:data:`RENAMED_VALUES`) count as equal. A key the saved config has and
     today's lacks is reported with row value ``"<absent>"``; a key added to the code after the checkpoint was written
     is not (the saved config cannot say what it was).
 
@@ -124,10 +128,11 @@ def config_drift(name, checkpoint=None, config_text=None):
             )
     today = _flatten(get_config(name, trained=False))
     saved = _upgrade(_flatten(yaml.safe_load(text) or {}), today)
-    reads_levelset = saved.get("MODEL.ROI_MASK_HEAD.NAME") in LEVELSET_MASK_HEADS
+    mask_head = saved.get("MODEL.ROI_MASK_HEAD.NAME")
+    unread = tuple(prefix for prefix, heads in HEAD_KEYS if mask_head not in heads)
     drift = []
     for key in sorted(saved):
-        if key in IGNORED_KEYS or (key.startswith("MODEL.LEVELSET.") and not reads_levelset):
+        if key in IGNORED_KEYS or key.startswith(unread):
             continue
         if key not in today:
             drift.append((key, "<absent>", saved[key]))

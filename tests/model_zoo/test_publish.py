@@ -123,3 +123,17 @@ def test_the_tool_prints_the_rows_and_exits_2_on_errors(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| `test/cli` |" in proc.stdout and '"test/cli": {' in proc.stdout
     assert (tmp_path / "rel" / model_zoo.RELEASE_ENTRY_FILE).is_file()
+
+
+def test_a_comparison_run_publishes_with_its_metrics_file(tmp_path):
+    """tools/compare_models.py's comparison_metrics.json as --metrics: the AP tasks go into the table entry, the
+    boundary F1, timing and run records (no AP) stay out of it."""
+    _training_folder(tmp_path / "run")
+    metrics = dict(RESULTS, boundary_f1={"AF1": 30.0, "AF2": 45.0}, timing={"train_s_per_iter": 1.2},
+                   run={"name": "LevelSet R-CNN", "seed": 1})
+    (tmp_path / "run" / "comparison_metrics.json").write_text(json.dumps(metrics))
+    entry = publish(str(tmp_path / "run"), "test/cmp", metrics_file=str(tmp_path / "run" / "comparison_metrics.json"))
+    table_row = format_report(entry).split("model_zoo.json entry", 1)[1]
+    assert '"bbox": {"AP": 12.5, "AP50": 30.0}' in table_row
+    for absent in ("boundary_f1", "timing", '"run"'):
+        assert absent not in table_row
