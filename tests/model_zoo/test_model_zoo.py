@@ -5,6 +5,8 @@ reproduce its metrics."""
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from model_helpers import SMALL_MODEL_OPTS
 from levelset_rcnn import model_zoo
 from levelset_rcnn.data.synthetic_shapes import register_shapes_dataset
 from levelset_rcnn.engine import Trainer, setup_cfg
+from levelset_rcnn.engine.model_zoo_check import check_row_metrics, format_checks
 from levelset_rcnn.model_zoo import table
 from levelset_rcnn.model_zoo.publish import publish
 
@@ -227,3 +230,21 @@ def test_published_tiny_model_loads_from_local_path_and_reproduces_its_metrics(t
     for task, values in metrics.items():
         for name, value in values.items():
             assert _same(again[task][name], value), (task, name, again[task][name], value)
+
+    # tools/check_model_zoo_metrics.py's check: the release folder's row is reproduced; a row with another number is not
+    checks = check_row_metrics(str(release), tolerance=0.1)
+    assert checks and all(ok for *_, ok in checks), checks
+    assert {task for task, *_ in checks} >= {"bbox", "segm", "segm_initial"}
+    entry_file = release / model_zoo.RELEASE_ENTRY_FILE
+    row = json.loads(entry_file.read_text())
+    row["metrics"]["segm"]["AP"] += 0.5
+    entry_file.write_text(json.dumps(row))
+    bad = [c for c in check_row_metrics(str(release), tolerance=0.1) if not c[4]]
+    assert [(task, metric) for task, metric, *_ in bad] == [("segm", "AP")]
+    assert "NOT REPRODUCED: 1 of" in format_checks("x", bad, 0.1)
+
+
+def test_check_tool_names_a_bad_row():
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "check_model_zoo_metrics.py"), "no/such_row"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "'no/such_row' is not in the LevelSet R-CNN model zoo" in proc.stderr
