@@ -231,8 +231,8 @@ def test_every_config_key_named_in_the_docs_exists():
 def _tools():
     tools = sorted(p.relative_to(REPO_ROOT).as_posix() for p in
                    list((REPO_ROOT / "tools").glob("*.py")) + list((REPO_ROOT / "datasets").glob("*.py"))
-                   + list((DEEPLAB_ROOT / "tools").glob("*.py")))
-    return tools + ["benchmarks/benchmark.py", "projects/DeepLabLosses/train_net.py"]
+                   + list((DEEPLAB_ROOT / "tools").glob("*.py")) + list((REPO_ROOT / "benchmarks").glob("*.py")))
+    return tools + ["projects/DeepLabLosses/train_net.py"]
 
 
 MODULES = ["levelset_rcnn.model_zoo", "levelset_rcnn.checkpoint"]
