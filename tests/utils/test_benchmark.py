@@ -62,3 +62,31 @@ def test_bad_arguments_are_clear():
         run_benchmark(argument_parser().parse_args(["--quick", "--parts", "chan_vese"]), "cmd")
     with pytest.raises(Exception, match="HxW"):
         parse_size("800by1333")
+
+
+_PARENT = r"""
+import subprocess, sys
+import numpy as np
+big = np.ones(int(sys.argv[1]) * 2**20 // 8)  # touched
+child = ("import resource; from levelset_rcnn.utils.benchmark.memory import peak_rss_kib; "
+         "print(peak_rss_kib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+"""
+
+
+def _child_peaks(parent_mib):
+    out = subprocess.run([sys.executable, "-c", _PARENT, str(parent_mib)], capture_output=True, text=True,
+                         timeout=300, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return [int(v) / 1024 for v in out.stdout.split()]  # MiB: peak_rss_kib, ru_maxrss
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and ru_maxrss across exec: Linux behaviour")
+def test_a_workers_peak_memory_is_its_own_not_its_parents():
+    """The memory workers run in a child process of a benchmark that already holds its models: the child's peak
+    must not include the parent's (ru_maxrss does on Linux: it survives exec). The same child, started by a parent
+    of 8 MiB and by one of 1500 MiB, must report the same peak."""
+    small_peak, _ = _child_peaks(8)
+    big_peak, big_maxrss = _child_peaks(1500)
+    assert abs(big_peak - small_peak) < 200, (small_peak, big_peak)
+    assert big_maxrss > 1400  # what the old measurement reported: the parent's peak

@@ -14,14 +14,13 @@ for PointRend its coarse head and the point subdivision; for Mask R-CNN the 28×
 parts (:data:`~.models.MODULE_PARTS`).
 
 Peak memory: each model in a fresh process (``python -m levelset_rcnn.utils.benchmark.dense --memory-worker``) runs
-the same images once; on the CPU the peak RSS (``ru_maxrss``) and its part above the RSS after building the model, on
+the same images once; on the CPU the peak RSS (:func:`~.memory.peak_rss_kib`) and its part above the RSS after building the model, on
 a GPU ``torch.cuda.max_memory_allocated``.
 """
 import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 import torch
 
 from .load import LoadMonitor, cpu_model, machine_record, warn_if_loaded
-from .memory import _rss_now_kib
+from .memory import peak_rss_kib, rss_now_kib
 from .models import MODULE_PARTS, timed_parts
 from .run import HEADLINE_REPEATS, headline
 from .timing import sync, timed
@@ -174,7 +173,7 @@ def memory_worker(config_file, weights, files, device_name, threads):
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     else:
-        base = _rss_now_kib()
+        base = rss_now_kib()
     with torch.no_grad():
         for record in records:
             model([prepare_input(cfg, record, device)])
@@ -182,7 +181,7 @@ def memory_worker(config_file, weights, files, device_name, threads):
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated()
         return {"peak_mib": peak / 2**20, "above_model_mib": (peak - base) / 2**20}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = peak_rss_kib()
     return {"peak_mib": peak / 1024, "above_model_mib": (peak - base) / 1024}
 
 

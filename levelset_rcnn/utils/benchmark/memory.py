@@ -1,6 +1,11 @@
-"""Peak training memory of each model, measured in a fresh process per model: on the CPU the peak RSS
-(``resource.getrusage`` ru_maxrss, total and above the RSS after building the model), on a GPU
+"""Peak training memory of each model, measured in a fresh process per model: on the CPU the peak RSS of the
+process (:func:`peak_rss_kib`, total and above the RSS after building the model), on a GPU
 ``torch.cuda.max_memory_allocated``.
+
+The CPU peak is the kernel's ``VmHWM`` of ``/proc/self/status``, which belongs to the process image and starts afresh
+at ``exec``. ``getrusage(...).ru_maxrss`` does not: Linux keeps it across ``execve``, so a worker started by a
+parent that already held gigabytes (built models, ran inference) reported the parent's peak as its own; every
+worker then showed the same number (found on 2026-12-05: three models, one peak to the MiB).
 
 :func:`bench_memory` runs this module as the worker, once per model:
 
@@ -17,15 +22,34 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["memory_worker", "bench_memory"]
+__all__ = ["rss_now_kib", "peak_rss_kib", "memory_worker", "bench_memory"]
 
 
-def _rss_now_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+def _status_kib(field):
+    """A ``kB`` field of ``/proc/self/status`` (Linux), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_now_kib():
+    """This process's resident set size now (KiB; 0 where ``/proc`` is missing)."""
+    return _status_kib("VmRSS") or 0
+
+
+def peak_rss_kib():
+    """This process's peak resident set size (KiB): ``VmHWM``, which starts afresh at ``exec`` (module docstring);
+    where ``/proc`` is missing, ``ru_maxrss`` (KiB on Linux, bytes on macOS), which may include the parent's peak."""
+    peak = _status_kib("VmHWM")
+    if peak is not None:
+        return peak
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value // 1024 if sys.platform == "darwin" else value
 
 
 def memory_worker(name, size, num_instances, device_name, quick, threads, levelset_opts=()):
@@ -50,10 +74,10 @@ def memory_worker(name, size, num_instances, device_name, quick, threads, levels
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
         return {"peak_mib": peak / 2**20, "above_model_mib": (peak - base) / 2**20}
-    base = _rss_now_kib()
+    base = rss_now_kib()
     train_step(model, batch)
     train_step(model, batch)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = peak_rss_kib()
     return {"peak_mib": peak / 1024, "above_model_mib": (peak - base) / 1024}
 
 
