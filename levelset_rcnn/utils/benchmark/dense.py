@@ -22,7 +22,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -30,10 +29,10 @@ from pathlib import Path
 import torch
 
 from .load import LoadMonitor, cpu_model, machine_record, warn_if_loaded
-from .memory import peak_rss_kib, rss_now_kib
+from .memory import peak_memory, run_worker
 from .models import MODULE_PARTS, timed_parts
 from .run import HEADLINE_REPEATS, headline
-from .timing import sync, timed
+from .timing import timed
 
 __all__ = ["COMMON_PARTS", "find_runs", "dense_images", "load_run_model", "prepare_input", "bench_dense",
            "memory_worker", "bench_dense_memory", "fmt_dense", "argument_parser", "run_dense_benchmark"]
@@ -168,38 +167,20 @@ def memory_worker(config_file, weights, files, device_name, threads):
     device = torch.device(device_name)
     cfg, model = load_run_model(config_file, weights, device)
     records = [{"file_name": f} for f in files]
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        base = rss_now_kib()
-    with torch.no_grad():
-        for record in records:
-            model([prepare_input(cfg, record, device)])
-    sync(device)
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated()
-        return {"peak_mib": peak / 2**20, "above_model_mib": (peak - base) / 2**20}
-    peak = peak_rss_kib()
-    return {"peak_mib": peak / 1024, "above_model_mib": (peak - base) / 1024}
+
+    def run_all():
+        with torch.no_grad():
+            for record in records:
+                model([prepare_input(cfg, record, device)])
+
+    return peak_memory(run_all, device)
 
 
 def bench_dense_memory(runs, files, device, threads):
     """:func:`memory_worker` of every run, each in a fresh subprocess: ``{name: {"peak_mib", "above_model_mib"}}``."""
-    import levelset_rcnn
-
-    root = str(Path(levelset_rcnn.__file__).resolve().parents[1])  # where the package is importable from
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = {}
-    for name, (config, weights) in runs.items():
-        cmd = [sys.executable, "-m", __name__, "--memory-worker", config, weights, str(device), str(threads),
-               json.dumps(list(files))]
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
-        if res.returncode != 0:
-            raise RuntimeError(f"memory worker for {name} ({config}) failed:\n{res.stderr[-3000:]}")
-        out[name] = json.loads(res.stdout.strip().splitlines()[-1])
-    return out
+    return {name: run_worker(__name__, ["--memory-worker", config, weights, device, threads, json.dumps(list(files))],
+                             f"{name} ({config})")
+            for name, (config, weights) in runs.items()}
 
 
 def _ratio(a, b):

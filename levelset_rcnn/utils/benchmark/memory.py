@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["rss_now_kib", "peak_rss_kib", "memory_worker", "bench_memory"]
+__all__ = ["rss_now_kib", "peak_rss_kib", "peak_memory", "run_worker", "memory_worker", "bench_memory"]
 
 
 def _status_kib(field):
@@ -52,6 +52,37 @@ def peak_rss_kib():
     return value // 1024 if sys.platform == "darwin" else value
 
 
+def peak_memory(fn, device):
+    """Run ``fn()`` and return this process's peak memory in MiB: ``{"peak_mib", "above_model_mib"}`` (above what
+    was held before ``fn``); on a GPU ``torch.cuda.max_memory_allocated``, on the CPU :func:`peak_rss_kib`."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+        return {"peak_mib": peak / 2**20, "above_model_mib": (peak - base) / 2**20}
+    base = rss_now_kib()
+    fn()
+    peak = peak_rss_kib()
+    return {"peak_mib": peak / 1024, "above_model_mib": (peak - base) / 1024}
+
+
+def run_worker(module, args, what):
+    """``python -m module *args`` in a fresh process with this package importable; the JSON of its last stdout line.
+    ``what`` names the worker in the error."""
+    import levelset_rcnn
+
+    root = str(Path(levelset_rcnn.__file__).resolve().parents[1])  # where the package is importable from
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    res = subprocess.run([sys.executable, "-m", module] + [str(a) for a in args], capture_output=True, text=True,
+                         cwd=root, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"memory worker for {what} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def memory_worker(name, size, num_instances, device_name, quick, threads, levelset_opts=()):
     """In this process: build one model, two training iterations, report peak memory (MiB) as a dict."""
     from detectron2.modeling import build_model
@@ -65,36 +96,14 @@ def memory_worker(name, size, num_instances, device_name, quick, threads, levels
     use_anchor_proposals(model)
     model.train()
     batch = training_batch(size, num_instances, device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        train_step(model, batch)
-        train_step(model, batch)
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-        return {"peak_mib": peak / 2**20, "above_model_mib": (peak - base) / 2**20}
-    base = rss_now_kib()
-    train_step(model, batch)
-    train_step(model, batch)
-    peak = peak_rss_kib()
-    return {"peak_mib": peak / 1024, "above_model_mib": (peak - base) / 1024}
+    return peak_memory(lambda: (train_step(model, batch), train_step(model, batch)), device)
 
 
 def bench_memory(size, num_instances, device, quick, threads, levelset_opts=()):
     """Peak training memory per model, each in a fresh subprocess; and the LevelSet / Mask R-CNN ratios."""
-    import levelset_rcnn
-
-    root = str(Path(levelset_rcnn.__file__).resolve().parents[1])  # where the package is importable from
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = {}
-    for name in ("maskrcnn", "levelset"):
-        cmd = [sys.executable, "-m", __name__, name, f"{size[0]}x{size[1]}", str(num_instances), str(device),
-               str(int(bool(quick))), str(threads)] + list(levelset_opts)
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
-        if res.returncode != 0:
-            raise RuntimeError(f"memory worker for {name} failed:\n{res.stderr[-3000:]}")
-        out[name] = json.loads(res.stdout.strip().splitlines()[-1])
+    out = {name: run_worker(__name__, [name, f"{size[0]}x{size[1]}", num_instances, device, int(bool(quick)),
+                                       threads] + list(levelset_opts), name)
+           for name in ("maskrcnn", "levelset")}
     return {"maskrcnn": out["maskrcnn"], "levelset": out["levelset"],
             "ratio_peak": out["levelset"]["peak_mib"] / out["maskrcnn"]["peak_mib"],
             "ratio_above_model": out["levelset"]["above_model_mib"] / max(out["maskrcnn"]["above_model_mib"], 1e-9)}
