@@ -5,17 +5,13 @@ evaluators, and every metric of the row is compared with the measurement (``tool
 It sits in the engine because it evaluates (``Trainer.test``); the model zoo itself only builds models.
 """
 import math
+from collections import namedtuple
 
 __all__ = ["MetricCheck", "check_row_metrics", "format_checks"]
 
 
-class MetricCheck(tuple):
-    """``(task, metric, table value, measured value or None, ok)``."""
-
-    __slots__ = ()
-
-    def __new__(cls, task, metric, table, measured, ok):
-        return super().__new__(cls, (task, metric, table, measured, ok))
+#: one metric of a row: (task, metric, table value, measured value or None, ok)
+MetricCheck = namedtuple("MetricCheck", "task metric table measured ok")
 
 
 def _measured(results, task, metric):
