@@ -36,6 +36,8 @@ BAD = [
     ("FEATURE_HEAD.CONV_DIMS", "[32, -4]", "-4", PAPER_HEAD),
     ("FEATURE_HEAD.HIDDEN_DIM", "0", "0"),
     ("FEATURE_HEAD.REDUCED_CHANNELS", "0", "0"),
+    ("FEATURE_HEAD.POOLER_RESOLUTION", "-1", "-1"),
+    ("FEATURE_HEAD.POOLER_RESOLUTION", "200", "200"),  # larger than RESOLUTION
     ("FEATURE_HEAD.OUTPUT", "sigmoid", "sigmoid"),
     ("FEATURE_HEAD.NAME", "NoSuchHead", "NoSuchHead"),
 ]

@@ -50,6 +50,41 @@ def feature_output(x, output):
     return x * (float(x.shape[1]) ** 0.5 / norm)
 
 
+def pointwise_conv(x, conv):
+    """A 1×1 ``Conv2d`` (no norm, no activation) applied to ``(R, C_in, H, W)`` as one batched matrix product
+    ``W (C_out × C_in) @ x (C_in × HW)`` per RoI → ``(R, C_out, H, W)``: the same weights and the same result up to
+    float rounding, but on the CPU 2–4× faster than ``conv2d`` for the per-pixel MLP of a feature head at 112×112
+    (docs/BENCHMARKS.md, issue 29). Empty batches and channels-last inputs work (``reshape`` copies when needed)."""
+    weight = conv.weight
+    if tuple(weight.shape[2:]) != (1, 1) or tuple(conv.stride) != (1, 1) or tuple(conv.padding) != (0, 0) \
+            or conv.groups != 1 or getattr(conv, "norm", None) is not None or getattr(conv, "activation", None):
+        raise ValueError(f"pointwise_conv needs a plain 1x1 convolution, got {conv}")
+    return pixelwise_linear(x, weight.reshape(weight.shape[0], -1), conv.bias)
+
+
+def pixelwise_linear(x, weight, bias=None):
+    """``out[r, o, i, j] = Σ_c weight[o, c] · x[r, c, i, j] + bias[o]``: ``(R, C_in, H, W)`` × ``(C_out, C_in)`` →
+    ``(R, C_out, H, W)`` as a batched matrix product (:func:`pointwise_conv`)."""
+    r, c_in, h, w = x.shape
+    weight = weight.to(x.dtype).expand(r, -1, -1)
+    flat = x.reshape(r, c_in, h * w)
+    if bias is None:
+        out = torch.bmm(weight, flat)
+    else:
+        out = torch.baddbmm(bias.to(x.dtype).view(1, -1, 1), weight, flat)
+    return out.view(r, weight.shape[1], h, w)
+
+
+def resize_rois(x, side):
+    """Bilinear resizing (align_corners=False) of ``(R, C, s, s)`` RoI maps to ``(R, C, side, side)``; R = 0 gives an
+    empty tensor connected to ``x``'s graph (``F.interpolate`` refuses empty batches in some torch versions)."""
+    if x.shape[-1] == side and x.shape[-2] == side:
+        return x
+    if x.shape[0] == 0:
+        return x.new_zeros((0, x.shape[1], side, side)) + x.sum() * 0
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+
+
 def _check_output(output):
     if output not in OUTPUTS:
         raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.OUTPUT = {output!r}; expected one of {OUTPUTS}")
@@ -112,15 +147,11 @@ class ChanVeseFeatureHead(nn.Module):
         x = self.stem(x)
         for deconv in self.upsample:
             x = deconv2x2_relu(deconv, x)
-        if x.shape[-1] != self.resolution and x.shape[0] > 0:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
-        elif x.shape[0] == 0:
-            x = x.new_zeros((0, x.shape[1], self.resolution, self.resolution)) + x.sum() * 0
-        return feature_output(self.predictor(x), self.output)
+        return feature_output(pointwise_conv(resize_rois(x, self.resolution), self.predictor), self.output)
 
 
 def deconv2x2_relu(deconv, x):
-    """ReLU(ConvTranspose2d(kernel 2, stride 2)(x)) computed as one 1×1 convolution to 4·C_out channels, an
+    """ReLU(ConvTranspose2d(kernel 2, stride 2)(x)) computed as one per-pixel linear map to 4·C_out channels, an
     in-place ReLU and a pixel shuffle: the same weights and the same result (out[o, 2i+a, 2j+b] =
     Σ_c W[c, o, a, b] x[c, i, j] + b[o]), but a plain matrix product instead of the CPU's slow transposed
     convolution, and no extra full-size temporaries at the output resolution (benchmarks/benchmark.py)."""
@@ -129,14 +160,15 @@ def deconv2x2_relu(deconv, x):
             or tuple(deconv.kernel_size) != (2, 2) or tuple(deconv.stride) != (2, 2) or tuple(deconv.padding) != (0, 0)):
         return torch.relu(deconv(x))
     c_in, c_out = weight.shape[:2]
-    as_conv = weight.permute(1, 2, 3, 0).reshape(c_out * 4, c_in, 1, 1)
+    as_linear = weight.permute(1, 2, 3, 0).reshape(c_out * 4, c_in)
     bias = deconv.bias.repeat_interleave(4) if deconv.bias is not None else None
-    return F.pixel_shuffle(torch.relu_(F.conv2d(x, as_conv, bias)), 2)
+    return F.pixel_shuffle(torch.relu_(pixelwise_linear(x, as_linear, bias)), 2)
 
 
 @CHAN_VESE_FEATURE_HEAD_REGISTRY.register()
 class FineGrainedChanVeseFeatureHead(nn.Module):
-    """F from fine-grained evidence, sampled directly at the Chan-Vese resolution S (no upsampling of 14×14 cells).
+    """F from fine-grained evidence, sampled directly at the Chan-Vese resolution S (no upsampling of 14×14 cells;
+    or at ``POOLER_RESOLUTION``, below).
 
     Inputs, concatenated per pixel of the S×S RoI grid:
 
@@ -146,8 +178,13 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     * **coarse** (``COARSE_CHANNELS`` > 0): the 14×14 pooled RoI features of the mask branch through a 1×1 conv,
       bilinearly resized to S×S (object-level context at the cost of a bilinear resize, no deconvolution).
 
-    A per-pixel MLP (1×1 conv to ``HIDDEN_DIM``, ReLU, 1×1 conv to C) maps them to F, finished as ``OUTPUT``
-    (:func:`feature_output`). Every operation at S×S is a 1×1 conv or a RoIAlign: no 3×3 conv at 112×112.
+    A per-pixel MLP (1×1 conv to ``HIDDEN_DIM``, ReLU, 1×1 conv to C; computed as matrix products,
+    :func:`pointwise_conv`) maps them to F, finished as ``OUTPUT`` (:func:`feature_output`). Every operation at S×S is
+    a 1×1 conv or a RoIAlign: no 3×3 conv at 112×112.
+
+    ``POOLER_RESOLUTION`` = P < S (issue 29): the three inputs are sampled on a P×P grid and the MLP runs there; its
+    output (the pre-activation of F, C channels) is bilinearly resized to S×S before ``OUTPUT``, so F, φ and the
+    Chan-Vese steps stay at S×S while the head's work shrinks by ~(P / S)². P = 0 (the default) means P = S.
     RoIAlign uses the mask pooler's type and the same boxes, so F lives in the same RoI frame as φ0 and the TSDF
     targets. Gradients flow into the FPN level (and so into the backbone) through RoIAlign, unless
     ``DETACH_INPUTS`` stops them there (and at the pooled RoI features): then the Chan-Vese losses train only the
@@ -166,15 +203,21 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, in_feature, in_channels, in_stride, reduced_channels, use_image,
                  coarse_channels, hidden_dim, num_channels, resolution, pooler_type, sampling_ratio, output="tanh",
-                 detach_inputs=False):
+                 detach_inputs=False, pooler_resolution=0):
         super().__init__()
         _check_output(output)
         self.in_feature, self.use_image, self.output, self.resolution = in_feature, use_image, output, resolution
         self.detach_inputs = detach_inputs
+        #: the side of the grid the inputs are sampled on and the MLP runs at (``POOLER_RESOLUTION``; ≤ S)
+        self.pooler_resolution = pooler_resolution or resolution
+        if not 0 < self.pooler_resolution <= resolution:
+            raise ValueError(f"{KEY}POOLER_RESOLUTION = {pooler_resolution} must be 0 (= MODEL.LEVELSET.RESOLUTION) "
+                             f"or between 1 and MODEL.LEVELSET.RESOLUTION = {resolution}")
+        side = self.pooler_resolution
         self.reduce = Conv2d(in_channels, reduced_channels, kernel_size=1)
         weight_init.c2_msra_fill(self.reduce)
-        self.fine_pooler = ROIPooler(resolution, (1.0 / in_stride,), sampling_ratio, pooler_type)
-        self.image_pooler = ROIPooler(resolution, (1.0,), sampling_ratio, pooler_type) if use_image else None
+        self.fine_pooler = ROIPooler(side, (1.0 / in_stride,), sampling_ratio, pooler_type)
+        self.image_pooler = ROIPooler(side, (1.0,), sampling_ratio, pooler_type) if use_image else None
         self.coarse = None
         if coarse_channels > 0:
             self.coarse = Conv2d(input_shape.channels, coarse_channels, kernel_size=1)
@@ -191,7 +234,8 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     @classmethod
     def from_config(cls, cfg, input_shape, feature_shapes):
         """``MODEL.LEVELSET.FEATURE_HEAD.{IN_FEATURE, REDUCED_CHANNELS, USE_IMAGE, COARSE_CHANNELS, HIDDEN_DIM,
-        NUM_CHANNELS, OUTPUT, DETACH_INPUTS}`` (checked; ``OUTPUT`` by ``__init__``), ``MODEL.LEVELSET.RESOLUTION`` and
+        NUM_CHANNELS, OUTPUT, DETACH_INPUTS, POOLER_RESOLUTION}`` (checked; ``OUTPUT`` and the range of
+        ``POOLER_RESOLUTION`` by ``__init__``), ``MODEL.LEVELSET.RESOLUTION`` and
         the mask pooler's ``MODEL.ROI_MASK_HEAD.POOLER_TYPE`` / ``POOLER_SAMPLING_RATIO``."""
         head = cfg.MODEL.LEVELSET.FEATURE_HEAD
         check_bool(KEY + "USE_IMAGE", head.USE_IMAGE)
@@ -221,6 +265,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             "sampling_ratio": cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
             "output": head.OUTPUT,
             "detach_inputs": head.DETACH_INPUTS,
+            "pooler_resolution": check_int(KEY + "POOLER_RESOLUTION", head.POOLER_RESOLUTION, 0),
         }
 
     @property
@@ -236,13 +281,9 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         if self.use_image:
             parts.append(self.image_pooler([features[IMAGE_FEATURE].to(parts[0].dtype)], boxes))
         if self.coarse is not None:
-            coarse = self.coarse(x)
-            if coarse.shape[0] > 0:
-                coarse = F.interpolate(coarse, size=(self.resolution,) * 2, mode="bilinear", align_corners=False)
-            else:
-                coarse = coarse.new_zeros((0, coarse.shape[1], self.resolution, self.resolution)) + coarse.sum() * 0
-            parts.append(coarse)
-        return feature_output(self.predictor(torch.relu_(self.mix(torch.cat(parts, dim=1)))), self.output)
+            parts.append(resize_rois(self.coarse(x), self.pooler_resolution))
+        hidden = torch.relu_(pointwise_conv(torch.cat(parts, dim=1), self.mix))
+        return feature_output(resize_rois(pointwise_conv(hidden, self.predictor), self.resolution), self.output)
 
 
 def build_chan_vese_feature_head(cfg, input_shape, feature_shapes=None):

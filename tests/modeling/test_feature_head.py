@@ -56,14 +56,14 @@ def test_unknown_output_is_a_clear_error():
 # ---------------------------------------------------------------------------------------------------------------
 # FineGrainedChanVeseFeatureHead
 # ---------------------------------------------------------------------------------------------------------------
-def _fine_head(use_image=True, coarse=4, output="tanh", resolution=28):
+def _fine_head(use_image=True, coarse=4, output="tanh", resolution=28, pooler_resolution=0):
     from levelset_rcnn.modeling.feature_head import FineGrainedChanVeseFeatureHead
 
     torch.manual_seed(0)
     return FineGrainedChanVeseFeatureHead(
         ShapeSpec(channels=16), in_feature="p2", in_channels=12, in_stride=4, reduced_channels=6,
         use_image=use_image, coarse_channels=coarse, hidden_dim=10, num_channels=8, resolution=resolution,
-        pooler_type="ROIAlignV2", sampling_ratio=0, output=output)
+        pooler_type="ROIAlignV2", sampling_ratio=0, output=output, pooler_resolution=pooler_resolution)
 
 
 def _fine_inputs(num_boxes=(3, 2)):
@@ -141,3 +141,72 @@ def test_fine_grained_head_config_errors():
     cfg.MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = "p2"
     with pytest.raises(ValueError, match="backbone output 'image', which MODEL.BACKBONE.NAME = .* does not return"):
         build_chan_vese_feature_head(cfg, ShapeSpec(channels=16), {"p2": ShapeSpec(channels=8, stride=4)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# issue 29: the per-pixel MLP as matrix products, and the head's MLP on a coarser grid (POOLER_RESOLUTION)
+# ---------------------------------------------------------------------------------------------------------------
+def test_pointwise_conv_equals_conv2d_in_values_and_gradients():
+    from detectron2.layers import Conv2d
+
+    from levelset_rcnn.modeling.feature_head import pointwise_conv
+
+    torch.manual_seed(0)
+    conv = Conv2d(5, 7, kernel_size=1)
+    x = torch.randn(3, 5, 9, 11, requires_grad=True)
+    ours = pointwise_conv(x, conv)
+    grads = torch.autograd.grad(ours.square().sum(), [x, conv.weight, conv.bias])
+    ref = conv(x)
+    ref_grads = torch.autograd.grad(ref.square().sum(), [x, conv.weight, conv.bias])
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    # channels-last input, empty batch, no bias
+    torch.testing.assert_close(pointwise_conv(x.detach().to(memory_format=torch.channels_last), conv), ref.detach(),
+                               rtol=1e-5, atol=1e-5)
+    assert pointwise_conv(torch.zeros(0, 5, 9, 11), conv).shape == (0, 7, 9, 11)
+    no_bias = Conv2d(5, 7, kernel_size=1, bias=False)
+    torch.testing.assert_close(pointwise_conv(x.detach(), no_bias), no_bias(x.detach()), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("conv_kwargs", [dict(kernel_size=3, padding=1), dict(kernel_size=1, stride=2),
+                                         dict(kernel_size=1, activation=torch.nn.ReLU())])
+def test_pointwise_conv_refuses_what_is_not_a_plain_1x1_conv(conv_kwargs):
+    from detectron2.layers import Conv2d
+
+    from levelset_rcnn.modeling.feature_head import pointwise_conv
+
+    with pytest.raises(ValueError, match="plain 1x1 convolution"):
+        pointwise_conv(torch.zeros(1, 4, 6, 6), Conv2d(4, 4, **conv_kwargs))
+
+
+def test_fine_grained_head_pooler_resolution_runs_the_mlp_on_the_coarser_grid():
+    """P = 14 < S = 28: F at S is tanh of the bilinearly resized pre-activation that the same head computes at P
+    (checked in float64 through atanh of the P = S = 14 head's output); P = S is the default P = 0."""
+    import torch.nn.functional as F
+
+    x, features, boxes = _fine_inputs()
+    x = x.detach().double().requires_grad_()
+    features = {k: v.detach().double().requires_grad_() for k, v in features.items()}
+    at_14 = _fine_head(resolution=14).double()
+    coarse_grid = _fine_head(resolution=28, pooler_resolution=14).double()
+    assert coarse_grid.fine_pooler.output_size == (14, 14) and coarse_grid.pooler_resolution == 14
+    out = coarse_grid(x, features, boxes)
+    assert out.shape == (5, 8, 28, 28)
+    pre = torch.atanh(at_14(x, features, boxes))
+    expected = torch.tanh(F.interpolate(pre, size=(28, 28), mode="bilinear", align_corners=False))
+    torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-9)
+    out.square().sum().backward()
+    assert features["p2"].grad.abs().sum() > 0 and x.grad.abs().sum() > 0
+    same = _fine_head(resolution=28, pooler_resolution=28)
+    default = _fine_head(resolution=28)
+    x, features, boxes = _fine_inputs()
+    torch.testing.assert_close(same(x, features, boxes), default(x, features, boxes), rtol=0, atol=0)
+    empty = _fine_head(resolution=28, pooler_resolution=14)(*_fine_inputs(num_boxes=(0, 0)))
+    assert empty.shape == (0, 8, 28, 28)
+
+
+@pytest.mark.parametrize("value", [29, -1])
+def test_fine_grained_head_pooler_resolution_out_of_range_is_named(value):
+    with pytest.raises(ValueError, match=f"POOLER_RESOLUTION = {value}"):
+        _fine_head(resolution=28, pooler_resolution=value)
