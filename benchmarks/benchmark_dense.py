@@ -6,6 +6,10 @@ mask branch's share, LevelSet R-CNN's parts, peak memory), on the CPU or a GPU.
     # one thread, 7 interleaved repeats, on a quiet machine
     python benchmarks/benchmark_dense.py --runs output/compare/nuclei_ab26 --seed 1 \\
         --dataset nuclei_dsb2018_val --min-instances 100 --threads 1 --json output/bench/dense.json
+    # the same, and LevelSet R-CNN's trained weights once more with its fine head's MLP on a 56x56 grid (speed only)
+    python benchmarks/benchmark_dense.py --runs output/compare/nuclei_ab26 --seed 1 \
+        --dataset nuclei_dsb2018_val --min-instances 100 --threads 1 \
+        --levelset-opts MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION 56
 
 Protocol and definitions: :mod:`levelset_rcnn.utils.benchmark.dense`. The machine's load is recorded around every
 part and a loaded run is flagged (as in benchmarks/benchmark.py; docs/BENCHMARKS.md, "How to measure").

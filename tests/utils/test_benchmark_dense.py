@@ -12,7 +12,7 @@ from repo_paths import REPO_ROOT
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from levelset_rcnn.engine.defaults import setup_cfg
-from levelset_rcnn.utils.benchmark.dense import DenseBenchmarkError, dense_images, find_runs
+from levelset_rcnn.utils.benchmark.dense import DenseBenchmarkError, dense_images, find_runs, with_levelset_variants
 
 QUICKSTART = REPO_ROOT / "configs" / "quickstart"
 TINY_INPUT = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "160", "MODEL.RESNETS.DEPTH", "18"]
@@ -49,6 +49,19 @@ def test_runs_are_found_by_seed_and_named_as_in_the_table(runs):
         find_runs(runs / "nope", 1)
 
 
+def test_levelset_variants_are_added_for_levelset_runs_only(runs):
+    found = find_runs(runs, 1)
+    assert with_levelset_variants(found, []) == {n: (c, w, ()) for n, (c, w) in found.items()}
+    opts = ["MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION", "28"]
+    variants = with_levelset_variants(found, opts)
+    assert list(variants) == ["LevelSet R-CNN", "Mask R-CNN", "LevelSet R-CNN (POOLER_RESOLUTION=28)"]
+    assert variants["LevelSet R-CNN (POOLER_RESOLUTION=28)"] == found["LevelSet R-CNN"] + (tuple(opts),)
+    with pytest.raises(DenseBenchmarkError, match="KEY VALUE pairs, got 1 items"):
+        with_levelset_variants(found, opts[:1])
+    with pytest.raises(DenseBenchmarkError, match="no run is a LevelSet R-CNN model"):
+        with_levelset_variants({"Mask R-CNN": found["Mask R-CNN"]}, opts)
+
+
 def test_densest_images_first():
     records = DatasetCatalog.get("levelset_shapes_val")
     most = max(len(r["annotations"]) for r in records)
@@ -67,12 +80,14 @@ def test_dense_benchmark_command(runs, tmp_path):
     raw = tmp_path / "dense.json"
     proc = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "benchmark_dense.py"), "--runs", str(runs),
                            "--dataset", "levelset_shapes_val", "--min-instances", "1", "--max-images", "2",
-                           "--repeats", "1", "--warmup", "0", "--threads", "1", "--json", str(raw)],
+                           "--repeats", "1", "--warmup", "0", "--threads", "1", "--json", str(raw),
+                           "--levelset-opts", "MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION", "28"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(raw.read_text())
     dense = results["dense"]
-    assert len(dense["images"]) == 2 and set(dense["models"]) == {"Mask R-CNN", "LevelSet R-CNN"}
+    variant = "LevelSet R-CNN (POOLER_RESOLUTION=28)"
+    assert len(dense["images"]) == 2 and set(dense["models"]) == {"Mask R-CNN", "LevelSet R-CNN", variant}
     ls = dense["models"]["LevelSet R-CNN"]["parts_s_per_image"]
     mr = dense["models"]["Mask R-CNN"]["parts_s_per_image"]
     assert {"backbone", "RPN", "box head", "mask branch", "Chan-Vese refinement"} <= set(ls)
@@ -84,6 +99,7 @@ def test_dense_benchmark_command(runs, tmp_path):
             "backbone", "RPN", "box head", "mask branch"))
     assert all(results["memory"][n]["peak_mib"] > 0 for n in dense["models"])
     assert results["headline"]["ok"] is False and "1 repeats < 7" in results["headline"]["reasons"]
-    assert proc.stdout.count("| backbone |") == 1  # the parts table: LevelSet R-CNN only, each part once
+    assert dense["models"][variant]["parts_s_per_image"]["Chan-Vese feature head"] > 0
+    assert proc.stdout.count("| backbone |") == 2  # the parts tables: the LevelSet R-CNN models only, each part once
     for row in ("| LevelSet R-CNN |", "| Chan-Vese refinement |", "÷ Mask R-CNN", "peak MiB", "instances | input HxW"):
         assert row in proc.stdout

@@ -13,6 +13,11 @@ branch** (``roi_heads.mask_head``: for LevelSet R-CNN TSDF, hyperparameter and f
 for PointRend its coarse head and the point subdivision; for Mask R-CNN the 28×28 head), and LevelSet R-CNN's own
 parts (:data:`~.models.MODULE_PARTS`).
 
+Variants (``--levelset-opts KEY VALUE ...``): every LevelSet R-CNN run is timed a second time, built with those
+config overrides and loaded with the same trained weights (e.g. ``MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION 56``:
+a head whose parameters do not depend on the key). Only the speed of such a variant is meaningful: its predictions
+are not those of a model trained that way.
+
 Peak memory: each model in a fresh process (``python -m levelset_rcnn.utils.benchmark.dense --memory-worker``) runs
 the same images once; on the CPU the peak RSS (:func:`~.memory.peak_rss_kib`) and its part above the RSS after building the model, on
 a GPU ``torch.cuda.max_memory_allocated``.
@@ -34,7 +39,7 @@ from .models import MODULE_PARTS, timed_parts
 from .run import HEADLINE_REPEATS, headline
 from .timing import timed
 
-__all__ = ["COMMON_PARTS", "find_runs", "dense_images", "load_run_model", "prepare_input", "bench_dense",
+__all__ = ["COMMON_PARTS", "find_runs", "with_levelset_variants", "dense_images", "load_run_model", "prepare_input", "bench_dense",
            "memory_worker", "bench_dense_memory", "fmt_dense", "argument_parser", "run_dense_benchmark"]
 
 #: the parts every model has (label, attribute path); the mask branch is the whole ``roi_heads.mask_head``
@@ -75,6 +80,28 @@ def find_runs(runs_dir, seed):
     if not runs:
         raise DenseBenchmarkError(f"--runs {runs_dir}: no run folder <model>_seed{seed} in it")
     return runs
+
+
+def with_levelset_variants(runs, opts):
+    """``OrderedDict name -> (config, weights, opts)``: the runs of :func:`find_runs` with no overrides, and with
+    ``opts`` (a ``KEY VALUE ...`` list; none: no variants) one more entry per LevelSet R-CNN run (its config builds
+    ``LevelSetMaskHead``), named ``"<name> (KEY=VALUE ...)"`` with the last part of each key."""
+    from ...config import build_levelset_config
+
+    opts = list(opts or ())
+    if len(opts) % 2:
+        raise DenseBenchmarkError(f"--levelset-opts needs KEY VALUE pairs, got {len(opts)} items: {opts}")
+    out = OrderedDict((name, (config, weights, ())) for name, (config, weights) in runs.items())
+    if not opts:
+        return out
+    label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(opts[::2], opts[1::2]))
+    for name, (config, weights) in runs.items():
+        if build_levelset_config(config, []).MODEL.ROI_MASK_HEAD.NAME == "LevelSetMaskHead":
+            out[f"{name} ({label})"] = (config, weights, tuple(opts))
+    if len(out) == len(runs):
+        raise DenseBenchmarkError("--levelset-opts given, but no run is a LevelSet R-CNN model (ROI_MASK_HEAD.NAME "
+                                  "LevelSetMaskHead)")
+    return out
 
 
 def dense_images(dataset_name, min_instances, max_images=None):
@@ -161,11 +188,12 @@ def bench_dense(models, records, device, repeats, warmup):
     return {"images": per_image, "models": summary}
 
 
-def memory_worker(config_file, weights, files, device_name, threads):
-    """In this process: build one model, run it once on every file, report peak memory (MiB) as a dict."""
+def memory_worker(config_file, weights, files, device_name, threads, opts=()):
+    """In this process: build one model (with the config overrides ``opts``), run it once on every file, report peak
+    memory (MiB) as a dict."""
     torch.set_num_threads(threads)
     device = torch.device(device_name)
-    cfg, model = load_run_model(config_file, weights, device)
+    cfg, model = load_run_model(config_file, weights, device, opts)
     records = [{"file_name": f} for f in files]
 
     def run_all():
@@ -177,10 +205,11 @@ def memory_worker(config_file, weights, files, device_name, threads):
 
 
 def bench_dense_memory(runs, files, device, threads):
-    """:func:`memory_worker` of every run, each in a fresh subprocess: ``{name: {"peak_mib", "above_model_mib"}}``."""
-    return {name: run_worker(__name__, ["--memory-worker", config, weights, device, threads, json.dumps(list(files))],
-                             f"{name} ({config})")
-            for name, (config, weights) in runs.items()}
+    """:func:`memory_worker` of every run (``name -> (config, weights, opts)``), each in a fresh subprocess:
+    ``{name: {"peak_mib", "above_model_mib"}}``."""
+    return {name: run_worker(__name__, ["--memory-worker", config, weights, device, threads, json.dumps(list(files)),
+                                        json.dumps(list(opts))], f"{name} ({config})")
+            for name, (config, weights, opts) in runs.items()}
 
 
 def _ratio(a, b):
@@ -247,6 +276,9 @@ def argument_parser(description=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--json", help="also write the raw numbers to this file")
+    parser.add_argument("--levelset-opts", nargs="*", default=[], metavar="KEY VALUE",
+                        help="also time every LevelSet R-CNN run built with these config overrides and its trained "
+                             "weights (speed only), last option")
     return parser
 
 
@@ -260,10 +292,10 @@ def run_dense_benchmark(args, command):
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     device = torch.device(args.device)
-    runs = find_runs(args.runs, args.seed)
+    runs = with_levelset_variants(find_runs(args.runs, args.seed), args.levelset_opts)
     records = dense_images(args.dataset, args.min_instances, args.max_images or None)
     monitor = LoadMonitor(threads)
-    models = OrderedDict((name, load_run_model(cfg, w, device)) for name, (cfg, w) in runs.items())
+    models = OrderedDict((name, load_run_model(cfg, w, device, opts)) for name, (cfg, w, opts) in runs.items())
     desc = device.type + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
                           else f" ({cpu_model()}, {monitor.cores} cores, {threads} thread(s))")
     results = {"command": command, "device": desc, "dataset": args.dataset, "min_instances": args.min_instances,
@@ -285,13 +317,13 @@ def run_dense_benchmark(args, command):
 
 
 def _main(argv):
-    if argv[:1] != ["--memory-worker"] or len(argv) != 6:
+    if argv[:1] != ["--memory-worker"] or len(argv) != 7:
         raise SystemExit("usage: python -m levelset_rcnn.utils.benchmark.dense --memory-worker CONFIG WEIGHTS DEVICE "
-                         "THREADS FILES_JSON")
+                         "THREADS FILES_JSON OPTS_JSON")
     import levelset_rcnn  # noqa: F401  (registers the heads and detectron2._C where missing)
 
-    _, config, weights, device, threads, files = argv
-    print(json.dumps(memory_worker(config, weights, json.loads(files), device, int(threads))))
+    _, config, weights, device, threads, files, opts = argv
+    print(json.dumps(memory_worker(config, weights, json.loads(files), device, int(threads), json.loads(opts))))
 
 
 if __name__ == "__main__":
