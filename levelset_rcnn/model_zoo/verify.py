@@ -41,6 +41,22 @@ IMAGE_FEATURE_BACKBONE = "build_image_feature_backbone"
 LEVELSET_MASK_HEADS = ("LevelSetMaskHead", "TSDFMaskHead")
 #: key prefixes read only by some mask heads: compared only when the saved mask head is one of them
 HEAD_KEYS = (("MODEL.LEVELSET.", LEVELSET_MASK_HEADS), ("MODEL.POINT_HEAD.", POINTREND_MASK_HEADS))
+#: ``MODEL.LEVELSET.FEATURE_HEAD`` keys read by one Chan-Vese feature head only (docs/DESIGN.md, "Where each config
+#: key lives"): compared only when the saved ``FEATURE_HEAD.NAME`` is that head
+_FH = "MODEL.LEVELSET.FEATURE_HEAD."
+FEATURE_HEAD_KEYS = (
+    ("ChanVeseFeatureHead", (_FH + "CONV_DIMS", _FH + "NORM")),
+    ("FineGrainedChanVeseFeatureHead", tuple(_FH + k for k in (
+        "IN_FEATURE", "REDUCED_CHANNELS", "USE_IMAGE", "COARSE_CHANNELS", "HIDDEN_DIM", "DETACH_INPUTS",
+        "POOLER_RESOLUTION"))),
+)
+
+
+#: keys whose code default is not what the code did before the key existed: ``{key: the behaviour before}`` (a saved
+#: config without the key was trained that way); every other added key's "before" is its code default
+BEFORE_THE_KEY = {
+    "MODEL.LEVELSET.LOSS_SATURATE_L1": False,  # added with default True (docs/RESULTS.md); before it, the plain L1
+}
 
 
 def recorded_config_path(name):
@@ -105,9 +121,14 @@ def config_drift(name, checkpoint=None, config_text=None):
     finds).
 
     Keys of :data:`IGNORED_KEYS` are not compared, nor ``MODEL.LEVELSET.*`` / ``MODEL.POINT_HEAD.*`` when the saved
-    mask head does not read them (:data:`HEAD_KEYS`); renamed values of the same model (:data:`RENAMED_VALUES`) count as equal. A key the saved config has and
-    today's lacks is reported with row value ``"<absent>"``; a key added to the code after the checkpoint was written
-    is not (the saved config cannot say what it was).
+    mask head does not read them (:data:`HEAD_KEYS`), nor the keys of another Chan-Vese feature head than the saved
+    one (:data:`FEATURE_HEAD_KEYS`); renamed values of the same model (:data:`RENAMED_VALUES`) count as equal. A key
+    the saved config has and today's lacks is reported with row value ``"<absent>"``. A key added to the code after
+    the checkpoint was written (absent from the saved config) was trained with what the code did before the key
+    existed: its code default (defaults are not changed: a new choice goes into the base configs), or the value in
+    :data:`BEFORE_THE_KEY` for the few keys that were added with another default; the row's value is compared with
+    that and reported, when it differs, with that value as the saved one (e.g. a base config that sets a new key
+    under an old row).
 
     Raises:
         FileNotFoundError: the checkpoint has no saved config (neither its ``"config"`` entry nor ``config.yaml``
@@ -126,19 +147,30 @@ def config_drift(name, checkpoint=None, config_text=None):
                 f"{path} has no saved config (no {CHECKPOINT_CONFIG_KEY!r} entry, no {RELEASE_CONFIG_FILE} beside it): "
                 f"the row of {name!r} cannot be checked against it"
             )
+    from ..config import build_levelset_config
+
     today = _flatten(get_config(name, trained=False))
     saved = _upgrade(_flatten(yaml.safe_load(text) or {}), today)
     mask_head = saved.get("MODEL.ROI_MASK_HEAD.NAME")
     unread = tuple(prefix for prefix, heads in HEAD_KEYS if mask_head not in heads)
+    feature_head = saved.get(_FH + "NAME")
+    unread_keys = {k for head, keys in FEATURE_HEAD_KEYS if head != feature_head for k in keys}
     drift = []
     for key in sorted(saved):
-        if key in IGNORED_KEYS or key.startswith(unread):
+        if key in IGNORED_KEYS or key in unread_keys or key.startswith(unread):
             continue
         if key not in today:
             drift.append((key, "<absent>", saved[key]))
         elif today[key] != saved[key]:
             drift.append((key, today[key], saved[key]))
-    return drift
+    added = sorted(k for k in today if k not in saved and k not in IGNORED_KEYS and k not in unread_keys
+                   and not k.startswith(unread))
+    if added:
+        defaults = dict(_flatten(build_levelset_config()), **BEFORE_THE_KEY)
+        for key in added:
+            if key in defaults and today[key] != defaults[key]:
+                drift.append((key, today[key], defaults[key]))
+    return sorted(drift)
 
 
 def format_drift(name, drift):

@@ -105,6 +105,28 @@ def test_keys_the_saved_model_does_not_read_are_not_drift(tiny):
     assert config_drift(NAME, config_text=saved.dump()) == [("MODEL.LEVELSET.NUM_ITERATIONS", 2, 7)]  # row: 2
 
 
+def test_a_key_added_after_the_checkpoint_counts_with_its_code_default(tiny):
+    """A saved config without a key (written before the key existed) was trained with the key's default: a row that
+    now sets another value (e.g. through a base config) is drift, the default is not; another feature head's keys
+    are not compared."""
+    import yaml
+
+    path, _ = tiny
+    model_zoo.install_checkpoint(NAME, path)
+    key = "MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION"
+    saved = yaml.safe_load(model_zoo.get_config(NAME).dump())
+    del saved["MODEL"]["LEVELSET"]["FEATURE_HEAD"]["POOLER_RESOLUTION"]
+    assert config_drift(NAME, config_text=yaml.safe_dump(saved)) == []  # the row: the default
+    row = model_zoo.MODEL_ZOO[NAME]
+    model_zoo.register_model(NAME, dict(config=CONFIG, opts=list(row.opts) + [key, "14"], checkpoint=row.checkpoint,
+                                        sha256=row.sha256))
+    drift = config_drift(NAME, config_text=yaml.safe_dump(saved))
+    assert drift == [(key, 14, 0)] and f"{key} 0" in format_drift(NAME, drift)
+    saved["MODEL"]["LEVELSET"]["FEATURE_HEAD"]["NAME"] = "ChanVeseFeatureHead"  # a head that does not read it
+    assert [d[0] for d in config_drift(NAME, config_text=yaml.safe_dump(saved))] == [
+        "MODEL.LEVELSET.FEATURE_HEAD.NAME"]
+
+
 def test_a_checkpoint_without_a_saved_config_cannot_be_checked(tiny, tmp_path):
     bare = tmp_path / "bare" / "model.pth"
     bare.parent.mkdir()
