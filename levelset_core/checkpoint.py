@@ -28,7 +28,8 @@ from detectron2.utils.file_io import PathManager
 
 from .data.cache import atomic_open
 
-__all__ = ["SafeCheckpointer", "NotACheckpointError", "load_checkpoint_file", "not_a_checkpoint", "pkl_to_detectron2"]
+__all__ = ["SafeCheckpointer", "NotACheckpointError", "load_checkpoint_file", "not_a_checkpoint", "pkl_to_detectron2",
+           "build_trained_model"]
 
 # What a detectron2 / Detectron1 .pkl may contain: numpy arrays and scalars in plain containers.
 _SAFE_PICKLE_GLOBALS = {
@@ -129,6 +130,17 @@ class _AtomicWrites:
 
     def __getattr__(self, name):
         return getattr(self._path_manager, name)
+
+
+def build_trained_model(cfg):
+    """detectron2's ``build_model(cfg)`` with ``cfg.MODEL.WEIGHTS`` loaded by :class:`SafeCheckpointer` (when set), in
+    eval mode: the model of a trained config, as the evaluation, demo, export and benchmark tools use it."""
+    from detectron2.modeling import build_model
+
+    model = build_model(cfg)
+    if cfg.MODEL.WEIGHTS:
+        SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    return model.eval()
 
 
 class SafeCheckpointer(DetectionCheckpointer):

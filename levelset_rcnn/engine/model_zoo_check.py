@@ -28,8 +28,7 @@ def check_row_metrics(name, checkpoint=None, opts=(), tolerance=0.1):
     :class:`MetricCheck` per metric of the row, ``ok`` when ``|measured - table| <= tolerance`` (AP points). A
     metric the evaluation did not produce (e.g. Boundary AP without its evaluator) is not ok, measured None."""
     from detectron2.data import DatasetCatalog
-    from detectron2.modeling import build_model
-    from levelset_core.checkpoint import SafeCheckpointer
+    from levelset_core.checkpoint import build_trained_model
 
     from .. import model_zoo
     from ..model_zoo.table import lookup
@@ -47,10 +46,7 @@ def check_row_metrics(name, checkpoint=None, opts=(), tolerance=0.1):
                              f"here (docs/DATASETS.md says where to put it)")
         cfg.DATASETS.TEST = (entry.dataset,)
     cfg.freeze()
-    model = build_model(cfg)
-    SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    results = Trainer.test(cfg, model)
+    results = Trainer.test(cfg, build_trained_model(cfg))
     checks = []
     for task, metrics in entry.metrics.items():
         for metric, table in metrics.items():

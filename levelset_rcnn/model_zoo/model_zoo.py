@@ -192,16 +192,12 @@ def get(name, trained=True, device=None, checkpoint=None):
     """
     from detectron2.modeling import build_model
 
-    from levelset_core.checkpoint import SafeCheckpointer
+    from levelset_core.checkpoint import build_trained_model
 
     cfg = get_config(name, trained=trained, checkpoint=checkpoint)
     if device is not None:
         cfg.MODEL.DEVICE = str(device)
-    model = build_model(cfg)
-    if trained:
-        SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    return model
+    return build_trained_model(cfg) if trained else build_model(cfg).eval()
 
 
 def entry_of(name):

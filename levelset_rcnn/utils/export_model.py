@@ -27,14 +27,9 @@ class ExportError(ValueError):
 def load_model(cfg, levelsets=False):
     """The model of ``cfg`` in eval mode with ``MODEL.WEIGHTS`` loaded safely (when set); ``levelsets`` also
     returns φ0 … φN (``pred_levelsets``)."""
-    from detectron2.modeling import build_model
+    from levelset_core.checkpoint import build_trained_model
 
-    from levelset_core.checkpoint import SafeCheckpointer
-
-    model = build_model(cfg)
-    if cfg.MODEL.WEIGHTS:
-        SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
+    model = build_trained_model(cfg)
     if levelsets:
         model.roi_heads.inference_levelsets = True
     return model

@@ -125,16 +125,12 @@ def dense_images(dataset_name, min_instances, max_images=None):
 
 def load_run_model(config_file, weights, device, opts=()):
     """``(cfg, model)``: the run's config with its weights, built and loaded, in eval mode."""
-    from detectron2.modeling import build_model
-    from levelset_core.checkpoint import SafeCheckpointer
+    from levelset_core.checkpoint import build_trained_model
 
     from ...config import build_levelset_config
 
     cfg = build_levelset_config(config_file, ["MODEL.WEIGHTS", weights, "MODEL.DEVICE", str(device)] + list(opts))
-    model = build_model(cfg)
-    SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    return cfg, model
+    return cfg, build_trained_model(cfg)
 
 
 def prepare_input(cfg, record, device):
