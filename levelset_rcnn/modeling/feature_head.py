@@ -5,7 +5,6 @@
   image) and the normalised image directly at S×S, so F carries boundary detail that a 14×14 grid cannot hold.
 """
 import torch
-import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, get_norm
 from detectron2.modeling.poolers import ROIPooler
@@ -15,6 +14,7 @@ from torch import nn
 
 from .config_checks import check_bool, check_int, check_norm, check_positive_ints, check_registered
 from .image_backbone import IMAGE_FEATURE, IMAGE_FEATURE_BACKBONE
+from .roi_layers import deconv2x2_relu, pixelwise_linear, pointwise_conv, resize_rois
 
 __all__ = [
     "CHAN_VESE_FEATURE_HEAD_REGISTRY",
@@ -48,41 +48,6 @@ def feature_output(x, output):
     x = x.float()
     norm = torch.sqrt(x.square().sum(dim=1, keepdim=True) + 1e-12)
     return x * (float(x.shape[1]) ** 0.5 / norm)
-
-
-def pointwise_conv(x, conv):
-    """A 1×1 ``Conv2d`` (no norm, no activation) applied to ``(R, C_in, H, W)`` as one batched matrix product
-    ``W (C_out × C_in) @ x (C_in × HW)`` per RoI → ``(R, C_out, H, W)``: the same weights and the same result up to
-    float rounding, but on the CPU 2–4× faster than ``conv2d`` for the per-pixel MLP of a feature head at 112×112
-    (docs/BENCHMARKS.md, issue 29). Empty batches and channels-last inputs work (``reshape`` copies when needed)."""
-    weight = conv.weight
-    if tuple(weight.shape[2:]) != (1, 1) or tuple(conv.stride) != (1, 1) or tuple(conv.padding) != (0, 0) \
-            or conv.groups != 1 or getattr(conv, "norm", None) is not None or getattr(conv, "activation", None):
-        raise ValueError(f"pointwise_conv needs a plain 1x1 convolution, got {conv}")
-    return pixelwise_linear(x, weight.reshape(weight.shape[0], -1), conv.bias)
-
-
-def pixelwise_linear(x, weight, bias=None):
-    """``out[r, o, i, j] = Σ_c weight[o, c] · x[r, c, i, j] + bias[o]``: ``(R, C_in, H, W)`` × ``(C_out, C_in)`` →
-    ``(R, C_out, H, W)`` as a batched matrix product (:func:`pointwise_conv`)."""
-    r, c_in, h, w = x.shape
-    weight = weight.to(x.dtype).expand(r, -1, -1)
-    flat = x.reshape(r, c_in, h * w)
-    if bias is None:
-        out = torch.bmm(weight, flat)
-    else:
-        out = torch.baddbmm(bias.to(x.dtype).view(1, -1, 1), weight, flat)
-    return out.view(r, weight.shape[1], h, w)
-
-
-def resize_rois(x, side):
-    """Bilinear resizing (align_corners=False) of ``(R, C, s, s)`` RoI maps to ``(R, C, side, side)``; R = 0 gives an
-    empty tensor connected to ``x``'s graph (``F.interpolate`` refuses empty batches in some torch versions)."""
-    if x.shape[-1] == side and x.shape[-2] == side:
-        return x
-    if x.shape[0] == 0:
-        return x.new_zeros((0, x.shape[1], side, side)) + x.sum() * 0
-    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
 
 
 def _check_output(output):
@@ -148,21 +113,6 @@ class ChanVeseFeatureHead(nn.Module):
         for deconv in self.upsample:
             x = deconv2x2_relu(deconv, x)
         return feature_output(pointwise_conv(resize_rois(x, self.resolution), self.predictor), self.output)
-
-
-def deconv2x2_relu(deconv, x):
-    """ReLU(ConvTranspose2d(kernel 2, stride 2)(x)) computed as one per-pixel linear map to 4·C_out channels, an
-    in-place ReLU and a pixel shuffle: the same weights and the same result (out[o, 2i+a, 2j+b] =
-    Σ_c W[c, o, a, b] x[c, i, j] + b[o]), but a plain matrix product instead of the CPU's slow transposed
-    convolution, and no extra full-size temporaries at the output resolution (benchmarks/benchmark.py)."""
-    weight = deconv.weight  # (C_in, C_out, 2, 2)
-    if (x.shape[0] == 0  # pixel_shuffle's backward mis-shapes empty batches; the plain path handles R = 0
-            or tuple(deconv.kernel_size) != (2, 2) or tuple(deconv.stride) != (2, 2) or tuple(deconv.padding) != (0, 0)):
-        return torch.relu(deconv(x))
-    c_in, c_out = weight.shape[:2]
-    as_linear = weight.permute(1, 2, 3, 0).reshape(c_out * 4, c_in)
-    bias = deconv.bias.repeat_interleave(4) if deconv.bias is not None else None
-    return F.pixel_shuffle(torch.relu_(pixelwise_linear(x, as_linear, bias)), 2)
 
 
 @CHAN_VESE_FEATURE_HEAD_REGISTRY.register()
@@ -282,7 +232,11 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             parts.append(self.image_pooler([features[IMAGE_FEATURE].to(parts[0].dtype)], boxes))
         if self.coarse is not None:
             parts.append(resize_rois(self.coarse(x), self.pooler_resolution))
-        hidden = torch.relu_(pointwise_conv(torch.cat(parts, dim=1), self.mix))
+        # the first layer's bias as the weight of a constant-1 input channel: one pass over the R×h×P×P hidden
+        # activations less than adding it to the product's output (same values up to float rounding)
+        parts.append(parts[0].new_ones((parts[0].shape[0], 1) + parts[0].shape[2:]))
+        weight = torch.cat([self.mix.weight.flatten(1), self.mix.bias[:, None]], dim=1)
+        hidden = torch.relu_(pixelwise_linear(torch.cat(parts, dim=1), weight))
         return feature_output(resize_rois(pointwise_conv(hidden, self.predictor), self.resolution), self.output)
 
 

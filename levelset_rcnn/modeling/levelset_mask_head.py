@@ -41,7 +41,7 @@ from .hyperparameter_head import build_hyperparameter_head
 from .losses import roi_tsdf_loss
 from .tsdf import upsample_tsdf
 from .state_dict_upgrade import rename_keys
-from .tsdf_head import TSDFHead, mask_predictor_refusal, select_class_channel
+from .tsdf_head import TSDFHead, instance_classes, mask_predictor_refusal
 
 __all__ = ["LevelSetMaskHead", "levelset_mask_losses", "levelset_mask_inference"]
 
@@ -313,7 +313,7 @@ class LevelSetMaskHead(nn.Module):
         to ``(R, 1, S, S)``, the list [φ1 … φN] (empty without Chan-Vese) and ``(R, 2N + 3)`` hyperparameters
         (None without Chan-Vese).
         """
-        phi0_small = select_class_channel(self.tsdf_head(x), instances)
+        phi0_small = self.tsdf_head(x, instance_classes(instances))  # (R, 1, s, s): each RoI's class only
         phi0 = upsample_tsdf(phi0_small, self.resolution)
         if self.refinement is None:
             return phi0_small, phi0, [], None

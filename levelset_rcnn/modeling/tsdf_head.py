@@ -13,9 +13,19 @@ from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
 from fvcore.nn import weight_init
 from torch import nn
 
-__all__ = ["TSDFHead", "select_class_channel"]
+from .roi_layers import class_channel_conv, deconv2x2_relu
+
+__all__ = ["TSDFHead", "instance_classes", "select_class_channel"]
 
 logger = logging.getLogger(__name__)
+
+
+def instance_classes(instances):
+    """``(R,)`` class of every RoI: ``gt_classes`` in training, ``pred_classes`` at inference (empty without RoIs)."""
+    if not instances:
+        return torch.zeros(0, dtype=torch.long)
+    field = "gt_classes" if instances[0].has("gt_classes") else "pred_classes"
+    return cat([x.get(field) for x in instances])
 
 
 def select_class_channel(pred, instances):
@@ -25,8 +35,7 @@ def select_class_channel(pred, instances):
     """
     if pred.shape[1] == 1 or pred.shape[0] == 0:
         return pred[:, :1]
-    field = "gt_classes" if instances and instances[0].has("gt_classes") else "pred_classes"
-    classes = cat([x.get(field) for x in instances]).to(pred.device)
+    classes = instance_classes(instances).to(pred.device)
     return pred[torch.arange(pred.shape[0], device=pred.device), classes].unsqueeze(1)
 
 
@@ -75,9 +84,18 @@ class TSDFHead(nn.Sequential):
             "conv_norm": head.NORM,
         }
 
-    def forward(self, x):
-        """``(R, C_in, s, s)`` pooled RoI features → ``(R, K, 2s, 2s)`` φ0 in [−1, 1]."""
-        return torch.tanh(super().forward(x))
+    def forward(self, x, classes=None):
+        """``(R, C_in, s, s)`` pooled RoI features → ``(R, K, 2s, 2s)`` φ0 in [−1, 1]; with ``classes`` ``(R,)``
+        (each RoI's class) only that channel, ``(R, 1, 2s, 2s)``: the same values as :func:`select_class_channel` of
+        the full output, but the K-class predictor computes one channel per RoI (:func:`class_channel_conv`).
+        The transposed conv runs as a matrix product (:func:`deconv2x2_relu`, same result); issue 29."""
+        for name, layer in self.named_children():
+            if name.startswith("mask_fcn"):
+                x = layer(x)
+        x = deconv2x2_relu(self.deconv, x)
+        if classes is None or self.tsdf_predictor.out_channels == 1:
+            return torch.tanh(self.tsdf_predictor(x))
+        return torch.tanh(class_channel_conv(x, self.tsdf_predictor, classes))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):

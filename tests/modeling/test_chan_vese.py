@@ -248,24 +248,3 @@ def test_autocast_bfloat16_keeps_level_set_math_in_float32():
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in phis)
     phis[-1].sum().backward()
     assert torch.isfinite(conv.weight.grad).all()
-
-
-def test_feature_head_deconv_as_matrix_product_matches_conv_transpose():
-    """The Chan-Vese feature head's ReLU(ConvTranspose2d(k=2, s=2)) as 1×1 conv + pixel shuffle: same
-    values and gradients as the transposed convolution (also for zero RoIs)."""
-    from detectron2.layers import ConvTranspose2d
-
-    from levelset_rcnn.modeling.feature_head import deconv2x2_relu
-
-    torch.manual_seed(0)
-    deconv = ConvTranspose2d(6, 5, kernel_size=2, stride=2).double()
-    for r in (3, 0):
-        x = torch.randn(r, 6, 7, 7, dtype=torch.float64, requires_grad=True)
-        fast = deconv2x2_relu(deconv, x)
-        plain = torch.relu(deconv(x))
-        assert fast.shape == plain.shape == (r, 5, 14, 14) and torch.allclose(fast, plain)
-        weights = torch.randn_like(plain)
-        g_fast = torch.autograd.grad((fast * weights).sum(), [x, deconv.weight, deconv.bias], allow_unused=True)
-        g_plain = torch.autograd.grad((plain * weights).sum(), [x, deconv.weight, deconv.bias], allow_unused=True)
-        for a, b in zip(g_fast, g_plain):
-            assert torch.allclose(a, b)

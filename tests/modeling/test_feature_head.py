@@ -144,42 +144,8 @@ def test_fine_grained_head_config_errors():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# issue 29: the per-pixel MLP as matrix products, and the head's MLP on a coarser grid (POOLER_RESOLUTION)
+# issue 29: the head's MLP on a coarser grid (POOLER_RESOLUTION)
 # ---------------------------------------------------------------------------------------------------------------
-def test_pointwise_conv_equals_conv2d_in_values_and_gradients():
-    from detectron2.layers import Conv2d
-
-    from levelset_rcnn.modeling.feature_head import pointwise_conv
-
-    torch.manual_seed(0)
-    conv = Conv2d(5, 7, kernel_size=1)
-    x = torch.randn(3, 5, 9, 11, requires_grad=True)
-    ours = pointwise_conv(x, conv)
-    grads = torch.autograd.grad(ours.square().sum(), [x, conv.weight, conv.bias])
-    ref = conv(x)
-    ref_grads = torch.autograd.grad(ref.square().sum(), [x, conv.weight, conv.bias])
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
-    for a, b in zip(grads, ref_grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
-    # channels-last input, empty batch, no bias
-    torch.testing.assert_close(pointwise_conv(x.detach().to(memory_format=torch.channels_last), conv), ref.detach(),
-                               rtol=1e-5, atol=1e-5)
-    assert pointwise_conv(torch.zeros(0, 5, 9, 11), conv).shape == (0, 7, 9, 11)
-    no_bias = Conv2d(5, 7, kernel_size=1, bias=False)
-    torch.testing.assert_close(pointwise_conv(x.detach(), no_bias), no_bias(x.detach()), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("conv_kwargs", [dict(kernel_size=3, padding=1), dict(kernel_size=1, stride=2),
-                                         dict(kernel_size=1, activation=torch.nn.ReLU())])
-def test_pointwise_conv_refuses_what_is_not_a_plain_1x1_conv(conv_kwargs):
-    from detectron2.layers import Conv2d
-
-    from levelset_rcnn.modeling.feature_head import pointwise_conv
-
-    with pytest.raises(ValueError, match="plain 1x1 convolution"):
-        pointwise_conv(torch.zeros(1, 4, 6, 6), Conv2d(4, 4, **conv_kwargs))
-
-
 def test_fine_grained_head_pooler_resolution_runs_the_mlp_on_the_coarser_grid():
     """P = 14 < S = 28: F at S is tanh of the bilinearly resized pre-activation that the same head computes at P
     (checked in float64 through atanh of the P = S = 14 head's output); P = S is the default P = 0."""
