@@ -13,7 +13,7 @@ from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat, get_norm
 from fvcore.nn import weight_init
 from torch import nn
 
-from .roi_layers import class_channel_conv, deconv2x2_relu
+from .roi_layers import class_channel_conv
 
 __all__ = ["TSDFHead", "instance_classes", "select_class_channel"]
 
@@ -87,12 +87,10 @@ class TSDFHead(nn.Sequential):
     def forward(self, x, classes=None):
         """``(R, C_in, s, s)`` pooled RoI features → ``(R, K, 2s, 2s)`` φ0 in [−1, 1]; with ``classes`` ``(R,)``
         (each RoI's class) only that channel, ``(R, 1, 2s, 2s)``: the same values as :func:`select_class_channel` of
-        the full output, but the K-class predictor computes one channel per RoI (:func:`class_channel_conv`).
-        The transposed conv runs as a matrix product (:func:`deconv2x2_relu`, same result); issue 29."""
-        for name, layer in self.named_children():
-            if name.startswith("mask_fcn"):
-                x = layer(x)
-        x = deconv2x2_relu(self.deconv, x)
+        the full output, but the K-class predictor computes one channel per RoI (:func:`class_channel_conv`;
+        issue 29)."""
+        for layer in list(self.children())[:-1]:  # mask_fcn*, deconv, deconv_relu: as nn.Sequential runs them
+            x = layer(x)
         if classes is None or self.tsdf_predictor.out_channels == 1:
             return torch.tanh(self.tsdf_predictor(x))
         return torch.tanh(class_channel_conv(x, self.tsdf_predictor, classes))
