@@ -202,7 +202,13 @@ def test_config_trains_one_step_and_infers(config_file):
             side = 2 * cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
             assert mask_logit_shapes[0][-2:] == (side, side)
         cls_agnostic = cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
-        assert mask_logit_shapes[0][1] == (1 if cls_agnostic else num_classes)
+        if hasattr(model.roi_heads.mask_head, "tsdf_head"):
+            # the TSDF head is called with each RoI's class and computes only that channel of its K-class predictor
+            assert model.roi_heads.mask_head.tsdf_head.tsdf_predictor.out_channels == (
+                1 if cls_agnostic else num_classes)
+            assert mask_logit_shapes[0][1] == 1
+        else:
+            assert mask_logit_shapes[0][1] == (1 if cls_agnostic else num_classes)
 
     if cfg.MODEL.ROI_HEADS.NAME == "LevelSetROIHeads" and cfg.MODEL.LEVELSET.CHAN_VESE_ON:
         # the final loss must reach the Chan-Vese heads
