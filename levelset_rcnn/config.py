@@ -116,8 +116,9 @@ def add_levelset_rcnn_config(cfg):
     _C.FEATURE_HEAD.HIDDEN_DIM = 32
     # The side of the grid on which the fine-grained head samples its inputs and runs its MLP; its output is then
     # bilinearly resized to RESOLUTION (before the tanh / unit-norm), where the Chan-Vese steps run. 0 = RESOLUTION
-    # (every RoI pixel computed; what models trained before issue 29 used). A smaller side costs ~(side / RESOLUTION)^2
-    # of the head's time, which dominates LevelSet R-CNN's extra inference cost (docs/BENCHMARKS.md, issue 29).
+    # (every RoI pixel computed; the default and what every model before issue 29 used). A smaller side costs
+    # ~(side / RESOLUTION)^2 of the head's time, the largest part of LevelSet R-CNN's extra cost on images with many
+    # objects, but lowers quality: 56 on balloon (2 seeds) mask AP -1.4, Boundary AP -1.7 (docs/RESULTS.md, issue 29).
     _C.FEATURE_HEAD.POOLER_RESOLUTION = 0
     # Stop the fine-grained head's gradient at its inputs (the FPN level and the pooled RoI features): the final
     # loss then trains the head's own layers but does not reach the backbone / FPN that the detector shares.
