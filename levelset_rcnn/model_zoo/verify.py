@@ -136,6 +136,7 @@ def config_drift(name, checkpoint=None, config_text=None):
     """
     import yaml
 
+    from ..config import build_levelset_config
     from .model_zoo import get_checkpoint_path, get_config
 
     text = config_text
@@ -147,8 +148,6 @@ def config_drift(name, checkpoint=None, config_text=None):
                 f"{path} has no saved config (no {CHECKPOINT_CONFIG_KEY!r} entry, no {RELEASE_CONFIG_FILE} beside it): "
                 f"the row of {name!r} cannot be checked against it"
             )
-    from ..config import build_levelset_config
-
     today = _flatten(get_config(name, trained=False))
     saved = _upgrade(_flatten(yaml.safe_load(text) or {}), today)
     mask_head = saved.get("MODEL.ROI_MASK_HEAD.NAME")

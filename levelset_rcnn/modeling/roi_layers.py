@@ -23,15 +23,9 @@ def class_channel_conv(x, conv, classes):
     indices → ``(R, 1, H, W)``, equal to ``conv(x)[arange(R), classes].unsqueeze(1)`` up to float rounding, but only
     that channel is computed (a K-class predictor does 1 / K of the work; the TSDF head keeps one class per RoI)."""
     weight = _plain_1x1_weight(conv, "class_channel_conv")
-    r, c_in, h, w = x.shape
     classes = classes.to(device=weight.device, dtype=torch.long)
-    rows = weight[classes].unsqueeze(1).to(x.dtype)  # (R, 1, C_in)
-    flat = x.reshape(r, c_in, h * w)
-    if conv.bias is None:
-        out = torch.bmm(rows, flat)
-    else:
-        out = torch.baddbmm(conv.bias[classes].to(x.dtype).view(r, 1, 1), rows, flat)
-    return out.view(r, 1, h, w)
+    bias = None if conv.bias is None else conv.bias[classes].unsqueeze(1)  # (R, 1)
+    return pixelwise_linear(x, weight[classes].unsqueeze(1), bias)  # weight rows (R, 1, C_in)
 
 
 def _plain_1x1_weight(conv, caller):
@@ -45,14 +39,15 @@ def _plain_1x1_weight(conv, caller):
 
 def pixelwise_linear(x, weight, bias=None):
     """``out[r, o, i, j] = Σ_c weight[o, c] · x[r, c, i, j] + bias[o]``: ``(R, C_in, H, W)`` × ``(C_out, C_in)`` →
-    ``(R, C_out, H, W)`` as a batched matrix product (:func:`pointwise_conv`)."""
+    ``(R, C_out, H, W)`` as a batched matrix product (:func:`pointwise_conv`). A per-RoI ``weight`` ``(R, C_out, C_in)``
+    with ``bias`` ``(R, C_out)`` maps each RoI with its own rows (:func:`class_channel_conv`)."""
     r, c_in, h, w = x.shape
     weight = weight.to(x.dtype).expand(r, -1, -1)
     flat = x.reshape(r, c_in, h * w)
     if bias is None:
         out = torch.bmm(weight, flat)
     else:
-        out = torch.baddbmm(bias.to(x.dtype).view(1, -1, 1), weight, flat)
+        out = torch.baddbmm(bias.to(x.dtype).view(-1 if bias.dim() == 2 else 1, weight.shape[1], 1), weight, flat)
     return out.view(r, weight.shape[1], h, w)
 
 

@@ -39,8 +39,8 @@ from .models import MODULE_PARTS, timed_parts
 from .run import HEADLINE_REPEATS, headline
 from .timing import timed
 
-__all__ = ["COMMON_PARTS", "find_runs", "with_levelset_variants", "dense_images", "load_run_model", "prepare_input", "bench_dense",
-           "memory_worker", "bench_dense_memory", "fmt_dense", "argument_parser", "run_dense_benchmark"]
+__all__ = ["COMMON_PARTS", "find_runs", "with_levelset_variants", "dense_images", "load_run_model", "prepare_input",
+           "bench_dense", "memory_worker", "bench_dense_memory", "fmt_dense", "argument_parser", "run_dense_benchmark"]
 
 #: the parts every model has (label, attribute path); the mask branch is the whole ``roi_heads.mask_head``
 COMMON_PARTS = (
