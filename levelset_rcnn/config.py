@@ -60,6 +60,13 @@ def add_levelset_rcnn_config(cfg):
     # mean |phi3 - phi0| 0.034); saturated, lambda stays ~1, phi moves twice as far and the per-detection mask IoU
     # gain doubles (docs/RESULTS.md, "A refinement that refines", balloon, lite0-FPN, fine head at 56x56, 2 seeds).
     _C.LOSS_SATURATE_L1 = True
+    # Weight of the pixels near the ground-truth contour in the final loss (not in the paper; issue 26): each pixel's
+    # L1 + BCE of l_TSDF(phiN) counts 1 + LOSS_BOUNDARY_WEIGHT * max(0, 1 - d / LOSS_BOUNDARY_WIDTH) times, d its
+    # distance to the contour in pixels of the RESOLUTION grid (from the TSDF target), normalised by the sum of the
+    # weights: the boundary emphasis that PointRend's point loss gets from sampling uncertain points. 0 = the plain
+    # mean of section 4.2. The initial loss (phi0 at 28x28) is unweighted.
+    _C.LOSS_BOUNDARY_WEIGHT = 0.0
+    _C.LOSS_BOUNDARY_WIDTH = 2.0
     # Lower bound of the learned epsilon_n: the soft Dirac is at most 1 / (pi * MIN_EPS).
     _C.MIN_EPS = 0.05
     # eta in |grad phi| = sqrt(gx^2 + gy^2 + eta^2) for the curvature (|grad phi| ~ 1/T per pixel).

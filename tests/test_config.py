@@ -26,6 +26,8 @@ BAD = [
     ("TRUNCATION", "60.0", "60.0"),  # not smaller than RESOLUTION (56)
     ("LOSS_WEIGHT_FINAL", "-0.5", "-0.5"),
     ("LOSS_HEAVISIDE_EPS", "0.0", "0.0"),
+    ("LOSS_BOUNDARY_WEIGHT", "-1.0", "-1.0"),
+    ("LOSS_BOUNDARY_WIDTH", "0.0", "0.0"),
     ("MIN_EPS", "-0.1", "-0.1"),
     ("GRADIENT_STABILIZER", "-1e-3", "-0.001"),
     ("HYPERPARAMETER_HEAD.NUM_CONV", "-1", "-1"),

@@ -49,12 +49,13 @@ logger = logging.getLogger(__name__)
 
 
 def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weight_initial, weight_final,
-                         heaviside_eps, saturate_l1):
+                         heaviside_eps, saturate_l1, boundary_weight=0.0, boundary_width=2.0):
     """The training losses of section 4.2.
 
     ``loss_tsdf_initial`` = w0 · ℓ_TSDF(φ0 at its own side, 28×28) and, with Chan-Vese steps, ``loss_tsdf_final`` =
     wN · ℓ_TSDF(φN at S×S) (:func:`~levelset_rcnn.modeling.losses.tsdf_loss`; ``saturate_l1`` takes the final L1 on
-    clamp(φN, −1, 1)). Targets are the truncated TSDFs of the ground-truth masks cropped to the proposal boxes, with
+    clamp(φN, −1, 1); ``boundary_weight`` / ``boundary_width`` weight the final loss's pixels near the contour,
+    :func:`~levelset_rcnn.modeling.losses.roi_tsdf_loss`). Targets are the truncated TSDFs of the ground-truth masks cropped to the proposal boxes, with
     the truncation ``truncation_ratio · side`` pixels (``MODEL.LEVELSET.TRUNCATION / RESOLUTION``).
 
     Args:
@@ -67,8 +68,9 @@ def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weigh
     losses = {"loss_tsdf_initial": weight_initial * roi_tsdf_loss(phi0_small, instances, truncation_ratio,
                                                                   heaviside_eps)}
     if phis:
-        losses["loss_tsdf_final"] = weight_final * roi_tsdf_loss(phis[-1], instances, truncation_ratio, heaviside_eps,
-                                                                 saturate=saturate_l1)
+        losses["loss_tsdf_final"] = weight_final * roi_tsdf_loss(
+            phis[-1], instances, truncation_ratio, heaviside_eps, saturate=saturate_l1,
+            boundary_weight=boundary_weight, boundary_width=boundary_width)
     return losses
 
 
@@ -130,7 +132,7 @@ class LevelSetMaskHead(nn.Module):
     def __init__(self, *, tsdf_head, pooler=None, in_features=(), hyperparameter_head=None, feature_head=None,
                  refinement=None, resolution=112, truncation_ratio=8.0 / 112, detach_phi0=False,
                  loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1, loss_saturate_l1=False,
-                 inference_heaviside_eps=0.1, inference_initial_masks=True):
+                 loss_boundary_weight=0.0, loss_boundary_width=2.0, inference_heaviside_eps=0.1, inference_initial_masks=True):
         """
         Args:
             tsdf_head: the initial TSDF head (:class:`~levelset_rcnn.modeling.tsdf_head.TSDFHead`: φ0, ``(R, K, s, s)``).
@@ -139,7 +141,7 @@ class LevelSetMaskHead(nn.Module):
             resolution: S, the side of F, φ1 … φN and the final masks.
             truncation_ratio: TSDF truncation in pixels per pixel of side (T / S).
             detach_phi0: no gradient of the final loss into φ0 (Table 4 ablation).
-            loss_*: the weights, Heaviside ε and saturating L1 of :func:`levelset_mask_losses`.
+            loss_*: the weights, Heaviside ε, saturating L1 and boundary weighting of :func:`levelset_mask_losses`.
             inference_heaviside_eps: ε of the soft masks H_ε(φ) returned at inference.
             inference_initial_masks: also return H(φ0) and the hyperparameters at inference.
         """
@@ -162,6 +164,8 @@ class LevelSetMaskHead(nn.Module):
         self.loss_weight_final = loss_weight_final
         self.loss_heaviside_eps = loss_heaviside_eps
         self.loss_saturate_l1 = loss_saturate_l1
+        self.loss_boundary_weight = loss_boundary_weight
+        self.loss_boundary_width = loss_boundary_width
         self.inference_heaviside_eps = inference_heaviside_eps
         self.inference_initial_masks = inference_initial_masks
 
@@ -175,7 +179,8 @@ class LevelSetMaskHead(nn.Module):
             check_bool(f"MODEL.LEVELSET.{key}", ls[key])
         for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL"):
             check_float(f"MODEL.LEVELSET.{key}", ls[key], strict=False)
-        for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS"):
+        check_float("MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT", ls.LOSS_BOUNDARY_WEIGHT, strict=False)
+        for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS", "LOSS_BOUNDARY_WIDTH"):
             check_float(f"MODEL.LEVELSET.{key}", ls[key])
         side = cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
         ret = {}
@@ -214,6 +219,8 @@ class LevelSetMaskHead(nn.Module):
             loss_weight_final=ls.LOSS_WEIGHT_FINAL,
             loss_heaviside_eps=ls.LOSS_HEAVISIDE_EPS,
             loss_saturate_l1=ls.LOSS_SATURATE_L1,
+            loss_boundary_weight=ls.LOSS_BOUNDARY_WEIGHT,
+            loss_boundary_width=ls.LOSS_BOUNDARY_WIDTH,
             inference_heaviside_eps=ls.INFERENCE_HEAVISIDE_EPS,
             inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
         )
@@ -341,6 +348,7 @@ class LevelSetMaskHead(nn.Module):
                 phi0_small, phis, instances, truncation_ratio=self.truncation_ratio,
                 weight_initial=self.loss_weight_initial, weight_final=self.loss_weight_final,
                 heaviside_eps=self.loss_heaviside_eps, saturate_l1=self.loss_saturate_l1,
+                boundary_weight=self.loss_boundary_weight, boundary_width=self.loss_boundary_width,
             )
         return levelset_mask_inference(
             phi0, phis, hparams, instances, heaviside_eps=self.inference_heaviside_eps,

@@ -9,7 +9,7 @@ from .tsdf import tsdf_targets
 __all__ = ["tsdf_loss", "roi_tsdf_loss", "gather_gt_masks"]
 
 
-def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
+def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False, boundary_weight=0.0, boundary_band=1.0):
     """ℓ_TSDF(φ, φ_GT, M_GT) = ‖φ − φ_GT‖₁ + BCE(H_ε(φ), M_GT) (section 4.2), each a mean over pixels and RoIs.
 
     H_ε is the arctan Heaviside of Eq. 4 with ε = 0.1; its output is clamped to [1e-6, 1 − 1e-6] before the
@@ -21,9 +21,17 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
     The clamp is two-sided: a φ beyond ±1 on the *wrong* side still counts its (capped) L1 error but gets its
     gradient from the BCE term only; an L1 saturating only on the target's side is untested (docs/RESULTS.md).
 
+    ``boundary_weight`` = β > 0 turns both means into weighted means with the per-pixel weight
+    w = 1 + β · max(0, 1 − |φ_GT| / b), b = ``boundary_band`` (in units of φ_GT: the band's half-width over the
+    truncation T): pixels near the ground-truth contour count up to 1 + β times as much as the rest, the role that
+    PointRend's importance-sampled point loss plays for its point head (not in the LevelSet R-CNN paper; issue 26,
+    MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT). Σ w·ℓ / Σ w keeps the loss on the scale of the plain mean; β = 0 is
+    exactly the plain mean.
+
     Args:
         phi: ``(R, 1, S, S)`` or ``(R, S, S)`` predicted TSDF.
         phi_gt: ``(R, S, S)`` TSDF target in [−1, 1]; mask_gt: ``(R, S, S)`` {0, 1}.
+        boundary_weight: β ≥ 0; boundary_band: b > 0.
     Returns:
         scalar tensor; ``phi.sum() * 0`` (connected to the graph) when R = 0.
     """
@@ -38,10 +46,14 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False):
         return phi.sum() * 0
     with float32(phi.device.type):
         phi = at_least_float32(phi)
-        l1 = ((phi.clamp(-1.0, 1.0) if saturate else phi) - phi_gt.to(phi.dtype)).abs().mean()
+        phi_gt = phi_gt.to(phi.dtype)
+        l1 = ((phi.clamp(-1.0, 1.0) if saturate else phi) - phi_gt).abs()
         prob = heaviside(phi, heaviside_eps).clamp(1e-6, 1.0 - 1e-6)
-        bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
-    return l1 + bce
+        if boundary_weight == 0:
+            return l1.mean() + F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
+        bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="none")
+        weight = 1.0 + boundary_weight * (1.0 - phi_gt.abs() / boundary_band).clamp_(min=0.0)
+        return ((l1 + bce) * weight).sum() / weight.sum()  # weight ≥ 1 everywhere: the sum is ≥ the pixel count
 
 
 def gather_gt_masks(instances, side, truncation=None):
@@ -70,10 +82,15 @@ def gather_gt_masks(instances, side, truncation=None):
     return (torch.cat(tsdfs) if tsdfs else None), torch.cat(masks)
 
 
-def roi_tsdf_loss(phi, instances, truncation_ratio, heaviside_eps=0.1, saturate=False):
+def roi_tsdf_loss(phi, instances, truncation_ratio, heaviside_eps=0.1, saturate=False, boundary_weight=0.0,
+                  boundary_width=2.0):
     """ℓ_TSDF (:func:`tsdf_loss`) of class-selected RoI level sets ``phi`` ``(R, 1, S, S)`` against their targets at
     the same side S: the ground-truth masks of ``instances`` (the foreground proposals, with ``gt_masks``) cropped
-    to the proposal boxes, as TSDFs truncated at ``truncation_ratio · S`` pixels (:func:`gather_gt_masks`)."""
+    to the proposal boxes, as TSDFs truncated at ``truncation_ratio · S`` pixels (:func:`gather_gt_masks`).
+    ``boundary_weight`` weights the pixels within ``boundary_width`` pixels (of the S×S grid) of the contour up to
+    1 + β times (:func:`tsdf_loss`)."""
     side = phi.shape[-1]
-    phi_gt, mask_gt = gather_gt_masks(instances, side, truncation_ratio * side)
-    return tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps, saturate=saturate)
+    truncation = truncation_ratio * side
+    phi_gt, mask_gt = gather_gt_masks(instances, side, truncation)
+    return tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps, saturate=saturate, boundary_weight=boundary_weight,
+                     boundary_band=boundary_width / truncation)

@@ -58,3 +58,29 @@ def test_tsdf_loss_empty_is_connected_zero():
 def test_tsdf_loss_shape_mismatch_names_the_shapes():
     with pytest.raises(ValueError, match=r"phi \(2, 4, 4\).*phi_gt \(2, 5, 5\)"):
         tsdf_loss(torch.zeros(2, 4, 4), torch.zeros(2, 5, 5), torch.zeros(2, 5, 5))
+
+
+def test_boundary_weight_zero_is_the_plain_loss_and_positive_weights_the_band():
+    g = torch.Generator().manual_seed(1)
+    phi = torch.rand(2, 1, 6, 6, generator=g) * 2 - 1
+    phi_gt = torch.rand(2, 6, 6, generator=g) * 2 - 1
+    mask_gt = (phi_gt > 0).float()
+    plain = tsdf_loss(phi, phi_gt, mask_gt, saturate=True)
+    assert torch.equal(tsdf_loss(phi, phi_gt, mask_gt, saturate=True, boundary_weight=0.0, boundary_band=0.3), plain)
+    # by hand: w = 1 + beta * max(0, 1 - |phi_gt| / b); sum(w * (l1 + bce)) / sum(w)
+    beta, band = 4.0, 0.5
+    p = heaviside(phi[:, 0], 0.1).clamp(1e-6, 1 - 1e-6)
+    per_pixel = (phi[:, 0] - phi_gt).abs() - (mask_gt * p.log() + (1 - mask_gt) * (1 - p).log())
+    w = 1 + beta * (1 - phi_gt.abs() / band).clamp(min=0)
+    weighted = tsdf_loss(phi, phi_gt, mask_gt, saturate=True, boundary_weight=beta, boundary_band=band)
+    assert math.isclose(float(weighted), float((w * per_pixel).sum() / w.sum()), rel_tol=1e-5)
+
+
+def test_boundary_weight_moves_the_loss_towards_errors_at_the_contour():
+    # two pixels with the same error: one on the contour (phi_gt 0), one far from it (phi_gt -1, outside)
+    phi_gt = torch.tensor([[[0.0, -1.0]]])
+    mask_gt = torch.tensor([[[1.0, 0.0]]])
+    phi = torch.tensor([[[-0.5, -0.5]]], requires_grad=True)
+    tsdf_loss(phi, phi_gt, mask_gt, boundary_weight=9.0, boundary_band=0.25).backward()
+    g_contour, g_far = phi.grad[0, 0].abs().tolist()
+    assert g_contour > 5 * g_far

@@ -259,6 +259,18 @@ def test_loss_saturate_l1_changes_only_the_final_loss():
     assert b["loss_tsdf_final"] < a["loss_tsdf_final"]
 
 
+def test_loss_boundary_weight_changes_only_the_final_loss():
+    _, plain = build()
+    _, weighted = build("MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT", "8.0", "MODEL.LEVELSET.LOSS_BOUNDARY_WIDTH", "3.0")
+    head = weighted.roi_heads.mask_head
+    assert (head.loss_boundary_weight, head.loss_boundary_width) == (8.0, 3.0)
+    assert plain.roi_heads.mask_head.loss_boundary_weight == 0.0  # the default: the paper's plain mean
+    weighted.load_state_dict(plain.state_dict())
+    a, b = train_losses(plain), train_losses(weighted)
+    assert torch.isclose(a["loss_tsdf_initial"], b["loss_tsdf_initial"])
+    assert not torch.isclose(a["loss_tsdf_final"], b["loss_tsdf_final"])
+
+
 def test_inference_heaviside_eps_sets_the_softness_of_the_returned_masks():
     """MODEL.LEVELSET.INFERENCE_HEAVISIDE_EPS is the ε of H_ε(φ) at inference (not the loss's): a smaller ε gives
     sharper masks with the same φ > 0 region; the loss's ε does not change them."""
