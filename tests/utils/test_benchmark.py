@@ -21,8 +21,9 @@ def test_quick_benchmark_prints_every_table(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for row in ["inference per image", "training iteration", "Chan-Vese module", "one read of F",
-                "targets per training image", "Chan-Vese feature head |", "initial TSDF head (mask head convs) |",
-                "rest (pooling", "command: python benchmarks/benchmark.py --quick"]:
+                "targets per training image", "of which Chan-Vese feature head |",
+                "of which initial TSDF head (mask head convs) |", "| mask branch |", "| rest (box predictor",
+                "LevelSet − Mask R-CNN", "command: python benchmarks/benchmark.py --quick"]:
         assert row in out
     results = json.loads(raw.read_text())
     inf = results["inference"][0]
@@ -31,9 +32,13 @@ def test_quick_benchmark_prints_every_table(tmp_path):
     # measured, not timed: the fast path keeps far less for backward than the direct reference
     assert cv["memory"]["fast"]["saved_mib_per_roi_without_F"] < cv["memory"]["reference"]["saved_mib_per_roi_without_F"] / 3
     assert results["modules"]["box_head_rois"] == 200  # POST_NMS_TOPK_TEST of the quick config, as when trained
-    parts = results["modules"]["parts_s"]
+    parts = results["modules"]["parts_s"]  # LevelSet R-CNN's
     assert all(v > 0 for v in parts.values()), parts  # every part, the TSDF head's `layers` included, was timed
-    assert sum(parts.values()) < results["modules"]["total_s"]
+    assert len(parts) == 8 and parts["mask branch"] > parts["Chan-Vese feature head"] + parts["Chan-Vese refinement"]
+    assert parts["backbone"] + parts["RPN"] + parts["box head"] + parts["mask branch"] < results["modules"]["total_s"]
+    mask_rcnn = results["modules"]["models"]["maskrcnn"]  # timed interleaved with it, on the common parts only
+    assert set(mask_rcnn["parts_s"]) == {"backbone", "RPN", "box head", "mask branch"}
+    assert all(v > 0 for v in mask_rcnn["parts_s"].values()) and sum(mask_rcnn["parts_s"].values()) < mask_rcnn["total_s"]
     assert results["training"]["positive_rois"] > 0 and results["tsdf"]["positive_rois"] > 0
     # the machine and the load around every part (issue 29); whether it warns depends on this machine's load
     machine = results["machine"]

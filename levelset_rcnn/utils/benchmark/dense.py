@@ -35,20 +35,13 @@ import torch
 
 from .load import LoadMonitor, cpu_model, machine_record, warn_if_loaded
 from .memory import peak_memory, run_worker
-from .models import MODULE_PARTS, timed_parts
+from .models import COMMON_PARTS, MODULE_PARTS, model_parts, timed_parts
 from .run import HEADLINE_REPEATS, headline
 from .timing import timed
 
-__all__ = ["COMMON_PARTS", "find_runs", "with_levelset_variants", "dense_images", "load_run_model", "prepare_input",
+__all__ = ["find_runs", "with_levelset_variants", "dense_images", "load_run_model", "prepare_input",
            "bench_dense", "memory_worker", "bench_dense_memory", "fmt_dense", "argument_parser", "run_dense_benchmark"]
 
-#: the parts every model has (label, attribute path); the mask branch is the whole ``roi_heads.mask_head``
-COMMON_PARTS = (
-    ("backbone", "backbone"),
-    ("RPN", "proposal_generator"),
-    ("box head", "roi_heads.box_head"),
-    ("mask branch", "roi_heads.mask_head"),
-)
 _RUN_FOLDER = re.compile(r"^(?P<key>.+)_seed(?P<seed>\d+)$")
 
 
@@ -158,8 +151,7 @@ def bench_dense(models, records, device, repeats, warmup):
         detections = {}
         for rep in range(warmup + repeats):
             for name, (_, model) in models.items():
-                own = COMMON_PARTS + (MODULE_PARTS if hasattr(model.roi_heads.mask_head, "refinement") else ())  # backbone .. box head twice: timed once
-                with timed_parts(model, own, device) as spent, torch.no_grad():
+                with timed_parts(model, model_parts(model), device) as spent, torch.no_grad():
                     seconds, out = timed(lambda: model(inputs[name]), device)
                 detections[name] = len(out[0]["instances"])
                 if rep >= warmup:

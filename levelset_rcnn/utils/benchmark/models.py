@@ -16,8 +16,8 @@ import torch
 
 from .timing import interleaved, sync, timed
 
-__all__ = ["CONFIGS", "QUICK_OPTS", "MODULE_PARTS", "build_cfg", "build_models", "use_anchor_proposals",
-           "make_image", "make_instances", "training_batch", "train_step", "count_mask_rois", "bench_inference",
+__all__ = ["CONFIGS", "QUICK_OPTS", "COMMON_PARTS", "MODULE_PARTS", "model_parts", "build_cfg", "build_models",
+           "use_anchor_proposals", "make_image", "make_instances", "training_batch", "train_step", "count_mask_rois", "bench_inference",
            "bench_modules", "timed_parts", "bench_training", "bench_tsdf"]
 
 #: the two models' configs, relative to the configs root (:func:`levelset_rcnn.model_zoo.configs_root`)
@@ -31,16 +31,27 @@ QUICK_OPTS = [
     "MODEL.RPN.POST_NMS_TOPK_TEST", "200", "MODEL.RPN.POST_NMS_TOPK_TRAIN", "200",
     "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64",
 ]
-#: (label, attribute path from the model) of the LevelSet R-CNN inference parts timed by ``--parts modules``.
-MODULE_PARTS = (
+#: the parts every model has (label, attribute path); the mask branch is the whole ``roi_heads.mask_head`` (LevelSet
+#: R-CNN's pools its own RoI features inside it; Mask R-CNN's 28×28 head gets them pooled by ``roi_heads``)
+COMMON_PARTS = (
     ("backbone", "backbone"),
     ("RPN", "proposal_generator"),
     ("box head", "roi_heads.box_head"),
+    ("mask branch", "roi_heads.mask_head"),
+)
+#: (label, attribute path from the model) of LevelSet R-CNN's own inference parts, inside its mask branch.
+MODULE_PARTS = (
     ("initial TSDF head (mask head convs)", "roi_heads.mask_head.tsdf_head"),
     ("hyperparameter head", "roi_heads.mask_head.hyperparameter_head"),
     ("Chan-Vese feature head", "roi_heads.mask_head.feature_head"),
     ("Chan-Vese refinement", "roi_heads.mask_head.refinement"),
 )
+
+
+def model_parts(model):
+    """The parts :func:`timed_parts` times in ``model``: :data:`COMMON_PARTS`, and :data:`MODULE_PARTS` for a
+    LevelSet R-CNN with Chan-Vese steps."""
+    return COMMON_PARTS + (MODULE_PARTS if hasattr(model.roi_heads.mask_head, "refinement") else ())
 
 
 def build_cfg(name, device, detections, quick, levelset_opts=()):
@@ -220,33 +231,41 @@ def timed_parts(model, parts, device):
             delattr(owner, attr)  # back to the class's method
 
 
-def bench_modules(model, size, device, repeats, warmup):
-    """Seconds spent in each part of one LevelSet R-CNN inference (medians over ``repeats``), and the total.
+def bench_modules(models, size, device, repeats, warmup):
+    """Seconds spent in each part of one inference of each model (medians over ``repeats``, the models interleaved
+    A, B, A, B, … as for the inference ratio), and the totals.
 
-    Each part of :data:`MODULE_PARTS` is timed by :func:`timed_parts`; what is not listed (pooling,
-    post-processing, mask pasting) is the remainder of the total.
+    Every model is timed by :func:`timed_parts` on :data:`COMMON_PARTS` (backbone, RPN, box head, mask branch) and,
+    where it has them, LevelSet R-CNN's own :data:`MODULE_PARTS` (inside its mask branch); what is not listed (the
+    box predictor and NMS, post-processing, mask pasting; Mask R-CNN's RoI pooling for its mask head) is the
+    remainder of the total. Returns ``{"size", "box_head_rois", "models": {name: {"total_s", "parts_s"}}}`` plus
+    LevelSet R-CNN's ``"total_s"`` / ``"parts_s"`` at the top level.
     """
     batch = [{"image": make_image(size, device), "height": size[0], "width": size[1]}]
     box_rois = []
-    hook = model.roi_heads.box_head.register_forward_hook(lambda m, i, o: box_rois.append(o.shape[0]))
-    model.eval()
-    totals = []
+    hooks = [m.roi_heads.box_head.register_forward_hook(lambda mod, i, o: box_rois.append(o.shape[0]))
+             for m in models.values()]
+    totals = {name: [] for name in models}
+    per_run = {name: {} for name in models}
     try:
-        with timed_parts(model, MODULE_PARTS, device) as spent:
-            per_run = {label: [] for label in spent}
-            for rep in range(warmup + repeats):
-                for label in spent:
-                    spent[label] = 0.0
-                with torch.no_grad():
+        for rep in range(warmup + repeats):
+            for name, model in models.items():
+                model.eval()
+                with timed_parts(model, model_parts(model), device) as spent, torch.no_grad():
                     total, _ = timed(lambda: model(batch), device)
                 if rep >= warmup:
-                    totals.append(total)
+                    totals[name].append(total)
                     for label, value in spent.items():
-                        per_run[label].append(value)
+                        per_run[name].setdefault(label, []).append(value)
     finally:
-        hook.remove()
-    return {"size": f"{size[0]}x{size[1]}", "total_s": statistics.median(totals), "box_head_rois": box_rois[-1],
-            "parts_s": {label: statistics.median(v) for label, v in per_run.items()}}
+        for hook in hooks:
+            hook.remove()
+    out = {"size": f"{size[0]}x{size[1]}", "box_head_rois": box_rois[-1], "models": {
+        name: {"total_s": statistics.median(totals[name]),
+               "parts_s": {label: statistics.median(v) for label, v in per_run[name].items()}} for name in models}}
+    if "levelset" in out["models"]:
+        out.update(out["models"]["levelset"])
+    return out
 
 
 def count_positive_rois(model, batch):

@@ -4,6 +4,8 @@ import datetime
 
 import torch
 
+from .models import COMMON_PARTS, MODULE_PARTS
+
 __all__ = ["GOALS", "fmt_table", "fmt_load"]
 
 #: the project's goals for LevelSet R-CNN / Mask R-CNN, printed in the tables' "target" column: inference ≤ 1.05
@@ -100,14 +102,30 @@ def fmt_table(results, args):
         add("")
     if "modules" in results:
         m = results["modules"]
-        add(f"| LevelSet R-CNN inference at {m['size']}: {m['box_head_rois']} proposals, {args.detections} "
-            "RoIs in the mask branch | seconds | share |")
-        add("|---|---|---|")
-        for label, value in m["parts_s"].items():
-            add(f"| {label} | {value:.3f} | {value / m['total_s'] * 100:.1f} % |")
-        rest = m["total_s"] - sum(m["parts_s"].values())
-        add(f"| rest (pooling, post-processing, pasting) | {rest:.3f} | {rest / m['total_s'] * 100:.1f} % |")
-        add(f"| total | {m['total_s']:.3f} | |")
+        names = [n for n in ("maskrcnn", "levelset") if n in m["models"]]
+        titles = {"maskrcnn": "Mask R-CNN", "levelset": "LevelSet R-CNN"}
+        add(f"| inference at {m['size']}: {m['box_head_rois']} proposals, {args.detections} RoIs in the mask branch "
+            f"(seconds, interleaved) | " + " | ".join(titles[n] for n in names)
+            + (" | LevelSet − Mask R-CNN |" if len(names) == 2 else " |"))
+        add("|---" * (len(names) + 1 + (len(names) == 2)) + "|")
+        models = m["models"]
+
+        def row(label, values):
+            diff = f" | {values[1] - values[0]:+.3f}" if len(values) == 2 else ""
+            return f"| {label} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in values) + diff + " |"
+
+        for label, _ in COMMON_PARTS:
+            add(row(label, [models[n]["parts_s"].get(label, 0.0) for n in names]))
+            if label == "mask branch":
+                for own, _ in MODULE_PARTS:
+                    if own in models.get("levelset", {}).get("parts_s", {}):
+                        add(f"| &nbsp;&nbsp;of which {own} | "
+                            + " | ".join("–" if n != "levelset" else f"{models[n]['parts_s'][own]:.3f}" for n in names)
+                            + (" | |" if len(names) == 2 else " |"))
+        rests = [models[n]["total_s"] - sum(models[n]["parts_s"].get(label, 0.0) for label, _ in COMMON_PARTS)
+                 for n in names]
+        add(row("rest (box predictor, NMS, post-processing, pasting; Mask R-CNN's mask RoI pooling)", rests))
+        add(row("total", [models[n]["total_s"] for n in names]))
         add("")
     if "tsdf" in results:
         t = results["tsdf"]

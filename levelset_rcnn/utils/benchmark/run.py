@@ -116,8 +116,7 @@ def run_benchmark(args, command, reference=None):
         results["inference"] = timed("inference", bench_inference, models, sizes, device, args.repeats, args.warmup,
                                      args.detections)
     if "modules" in parts:
-        results["modules"] = timed("modules", bench_modules, models["levelset"], sizes[0], device, args.repeats,
-                                   args.warmup)
+        results["modules"] = timed("modules", bench_modules, models, sizes[0], device, args.repeats, args.warmup)
     if "training" in parts:
         results["training"] = timed("training", bench_training, models, args.train_size, args.train_instances,
                                     device, args.repeats, args.warmup)
