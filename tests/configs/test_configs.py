@@ -277,8 +277,22 @@ def test_coco_levelset_config_numbers(config_id):
     assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NAME == "FineGrainedChanVeseFeatureHead"
     assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS == 8
     assert cfg.MODEL.LEVELSET.LOSS_SATURATE_L1
+    assert cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 0.0  # measured on the CPU configs only (next test)
     assert cfg.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME == "InstanceHyperparameterHead"
     assert not cfg.MODEL.LEVELSET.DETACH_PHI0
+
+
+@pytest.mark.parametrize("config_id", ["balloon/levelset_rcnn_lite0_FPN.yaml", "nuclei/levelset_rcnn_lite0_FPN.yaml",
+                                       "coco_tiny/levelset_rcnn_lite0_FPN.yaml",
+                                       "custom/levelset_rcnn_lite0_FPN_custom_cpu.yaml"])
+def test_cpu_configs_weight_the_boundary_band_and_paper_heads_do_not(config_id):
+    """The lite0 CPU configs train with the boundary-weighted final loss (issue 26, docs/RESULTS.md); their
+    paper-head variants keep the paper's plain mean."""
+    cfg = _load(config_id)
+    assert cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 10.0 and cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WIDTH == 2.0
+    paper_head = config_id.replace(".yaml", "_paper_head.yaml")
+    if (REPO_ROOT / "configs" / paper_head).exists():
+        assert _load(paper_head).MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 0.0
 
 
 @pytest.mark.parametrize("config_id", ["COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml",
