@@ -55,8 +55,9 @@ def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weigh
     ``loss_tsdf_initial`` = w0 · ℓ_TSDF(φ0 at its own side, 28×28) and, with Chan-Vese steps, ``loss_tsdf_final`` =
     wN · ℓ_TSDF(φN at S×S) (:func:`~levelset_rcnn.modeling.losses.tsdf_loss`; ``saturate_l1`` takes the final L1 on
     clamp(φN, −1, 1); ``boundary_weight`` / ``boundary_width`` weight the final loss's pixels near the contour,
-    :func:`~levelset_rcnn.modeling.losses.roi_tsdf_loss`). Targets are the truncated TSDFs of the ground-truth masks cropped to the proposal boxes, with
-    the truncation ``truncation_ratio · side`` pixels (``MODEL.LEVELSET.TRUNCATION / RESOLUTION``).
+    :func:`~levelset_rcnn.modeling.losses.roi_tsdf_loss`). Targets are the truncated TSDFs of the ground-truth masks
+    cropped to the proposal boxes, with the truncation ``truncation_ratio · side`` pixels
+    (``MODEL.LEVELSET.TRUNCATION / RESOLUTION``).
 
     Args:
         phi0_small: ``(R, 1, s, s)`` class-selected φ0 of the TSDF head.
@@ -132,7 +133,8 @@ class LevelSetMaskHead(nn.Module):
     def __init__(self, *, tsdf_head, pooler=None, in_features=(), hyperparameter_head=None, feature_head=None,
                  refinement=None, resolution=112, truncation_ratio=8.0 / 112, detach_phi0=False,
                  loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1, loss_saturate_l1=False,
-                 loss_boundary_weight=0.0, loss_boundary_width=2.0, inference_heaviside_eps=0.1, inference_initial_masks=True):
+                 loss_boundary_weight=0.0, loss_boundary_width=2.0, inference_heaviside_eps=0.1,
+                 inference_initial_masks=True):
         """
         Args:
             tsdf_head: the initial TSDF head (:class:`~levelset_rcnn.modeling.tsdf_head.TSDFHead`: φ0, ``(R, K, s, s)``).

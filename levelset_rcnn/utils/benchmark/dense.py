@@ -230,7 +230,7 @@ def fmt_dense(results):
     for n in names:
         p = dense["models"][n]["parts_s_per_image"]
         common = [label for label, _ in COMMON_PARTS]
-        own = [label for label, _ in MODULE_PARTS if label in p and label not in common]
+        own = [label for label, _ in MODULE_PARTS if label in p]
         if not own:
             continue
         lines += ["", f"{n}, seconds per image by part (mean over the images of the per-image medians):", "",

@@ -17,8 +17,8 @@ import torch
 from .timing import interleaved, sync, timed
 
 __all__ = ["CONFIGS", "QUICK_OPTS", "COMMON_PARTS", "MODULE_PARTS", "model_parts", "build_cfg", "build_models",
-           "use_anchor_proposals", "make_image", "make_instances", "training_batch", "train_step", "count_mask_rois", "bench_inference",
-           "bench_modules", "timed_parts", "bench_training", "bench_tsdf"]
+           "use_anchor_proposals", "make_image", "make_instances", "training_batch", "train_step", "count_mask_rois",
+           "bench_inference", "bench_modules", "timed_parts", "bench_training", "bench_tsdf"]
 
 #: the two models' configs, relative to the configs root (:func:`levelset_rcnn.model_zoo.configs_root`)
 CONFIGS = {

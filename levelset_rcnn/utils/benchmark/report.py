@@ -112,16 +112,16 @@ def fmt_table(results, args):
 
         def row(label, values):
             diff = f" | {values[1] - values[0]:+.3f}" if len(values) == 2 else ""
-            return f"| {label} | " + " | ".join("–" if v is None else f"{v:.3f}" for v in values) + diff + " |"
+            return f"| {label} | " + " | ".join(f"{v:.3f}" for v in values) + diff + " |"
 
         for label, _ in COMMON_PARTS:
             add(row(label, [models[n]["parts_s"].get(label, 0.0) for n in names]))
             if label == "mask branch":
                 for own, _ in MODULE_PARTS:
                     if own in models.get("levelset", {}).get("parts_s", {}):
-                        add(f"| &nbsp;&nbsp;of which {own} | "
-                            + " | ".join("–" if n != "levelset" else f"{models[n]['parts_s'][own]:.3f}" for n in names)
-                            + (" | |" if len(names) == 2 else " |"))
+                        cells = ("–" if n != "levelset" else f"{models[n]['parts_s'][own]:.3f}" for n in names)
+                        end = " | |" if len(names) == 2 else " |"
+                        add(f"| &nbsp;&nbsp;of which {own} | " + " | ".join(cells) + end)
         rests = [models[n]["total_s"] - sum(models[n]["parts_s"].get(label, 0.0) for label, _ in COMMON_PARTS)
                  for n in names]
         add(row("rest (box predictor, NMS, post-processing, pasting; Mask R-CNN's mask RoI pooling)", rests))
