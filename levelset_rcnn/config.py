@@ -127,6 +127,11 @@ def add_levelset_rcnn_config(cfg):
     # ~(side / RESOLUTION)^2 of the head's time, the largest part of LevelSet R-CNN's extra cost on images with many
     # objects, but lowers quality: 56 on balloon (2 seeds) mask AP -1.4, Boundary AP -1.7 (docs/RESULTS.md, issue 29).
     _C.FEATURE_HEAD.POOLER_RESOLUTION = 0
+    # With POOLER_RESOLUTION < RESOLUTION (and USE_IMAGE): sample the image at RESOLUTION (one bilinear sample per
+    # cell), give the MLP its cell means on the coarser grid, and add a per-pixel linear map of the full-resolution
+    # image (3 -> NUM_CHANNELS, initialised to 0) to the resized MLP output before the tanh / unit norm: image edges
+    # at full resolution for about the cost of the coarse head (issue 29). An error without a coarser grid.
+    _C.FEATURE_HEAD.FULL_RESOLUTION_IMAGE = False
     # Stop the fine-grained head's gradient at its inputs (the FPN level and the pooled RoI features): the final
     # loss then trains the head's own layers but does not reach the backbone / FPN that the detector shares.
     _C.FEATURE_HEAD.DETACH_INPUTS = False

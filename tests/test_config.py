@@ -40,6 +40,7 @@ BAD = [
     ("FEATURE_HEAD.REDUCED_CHANNELS", "0", "0"),
     ("FEATURE_HEAD.POOLER_RESOLUTION", "-1", "-1"),
     ("FEATURE_HEAD.POOLER_RESOLUTION", "200", "200"),  # larger than RESOLUTION
+    ("FEATURE_HEAD.FULL_RESOLUTION_IMAGE", "True", "POOLER_RESOLUTION"),  # needs a coarser grid
     ("FEATURE_HEAD.OUTPUT", "sigmoid", "sigmoid"),
     ("FEATURE_HEAD.NAME", "NoSuchHead", "NoSuchHead"),
 ]

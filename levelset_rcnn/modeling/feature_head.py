@@ -5,6 +5,7 @@
   image) and the normalised image directly at S×S, so F carries boundary detail that a 14×14 grid cannot hold.
 """
 import torch
+import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, get_norm
 from detectron2.modeling.poolers import ROIPooler
@@ -135,6 +136,11 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     ``POOLER_RESOLUTION`` = P < S (issue 29): the three inputs are sampled on a P×P grid and the MLP runs there; its
     output (the pre-activation of F, C channels) is bilinearly resized to S×S before ``OUTPUT``, so F, φ and the
     Chan-Vese steps stay at S×S while the head's work shrinks by ~(P / S)². P = 0 (the default) means P = S.
+    ``FULL_RESOLUTION_IMAGE`` (with P < S and ``USE_IMAGE``; issue 29): the image is sampled at S×S instead (one
+    bilinear sample per cell, RoIAlign with sampling ratio 1), averaged down to P×P for the MLP, and also enters F
+    directly: a per-pixel linear map A (3 → C, initialised to 0) of the S×S image is added to the resized
+    pre-activation, F = OUTPUT(resize_S(MLP_P) + A · I_S). Image edges then reach F at the full resolution of
+    Eq. 1's intensities for about the cost of the P×P head.
     RoIAlign uses the mask pooler's type and the same boxes, so F lives in the same RoI frame as φ0 and the TSDF
     targets. Gradients flow into the FPN level (and so into the backbone) through RoIAlign, unless
     ``DETACH_INPUTS`` stops them there (and at the pooled RoI features): then the Chan-Vese losses train only the
@@ -153,7 +159,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     @configurable
     def __init__(self, input_shape: ShapeSpec, *, in_feature, in_channels, in_stride, reduced_channels, use_image,
                  coarse_channels, hidden_dim, num_channels, resolution, pooler_type, sampling_ratio, output="tanh",
-                 detach_inputs=False, pooler_resolution=0):
+                 detach_inputs=False, pooler_resolution=0, full_resolution_image=False):
         super().__init__()
         _check_output(output)
         self.in_feature, self.use_image, self.output, self.resolution = in_feature, use_image, output, resolution
@@ -164,10 +170,22 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             raise ValueError(f"{KEY}POOLER_RESOLUTION = {pooler_resolution} must be 0 (= MODEL.LEVELSET.RESOLUTION) "
                              f"or between 1 and MODEL.LEVELSET.RESOLUTION = {resolution}")
         side = self.pooler_resolution
+        if full_resolution_image and not (use_image and side < resolution):
+            raise ValueError(f"{KEY}FULL_RESOLUTION_IMAGE adds the image sampled at MODEL.LEVELSET.RESOLUTION to a "
+                             f"head whose MLP runs on a coarser grid: it needs {KEY}USE_IMAGE True (got {use_image}) and "
+                             f"{KEY}POOLER_RESOLUTION between 1 and {resolution - 1} (got {pooler_resolution})")
         self.reduce = Conv2d(in_channels, reduced_channels, kernel_size=1)
         weight_init.c2_msra_fill(self.reduce)
         self.fine_pooler = ROIPooler(side, (1.0 / in_stride,), sampling_ratio, pooler_type)
-        self.image_pooler = ROIPooler(side, (1.0,), sampling_ratio, pooler_type) if use_image else None
+        self.image_pooler = None
+        #: A of ``FULL_RESOLUTION_IMAGE``: the S×S image's own per-pixel linear term in F's pre-activation
+        self.image_linear = None
+        if full_resolution_image:
+            self.image_pooler = ROIPooler(resolution, (1.0,), 1, pooler_type)
+            self.image_linear = Conv2d(3, num_channels, kernel_size=1, bias=False)  # the predictor has the bias
+            nn.init.zeros_(self.image_linear.weight)  # starts as the P×P head; learns what the S×S image adds
+        elif use_image:
+            self.image_pooler = ROIPooler(side, (1.0,), sampling_ratio, pooler_type)
         self.coarse = None
         if coarse_channels > 0:
             self.coarse = Conv2d(input_shape.channels, coarse_channels, kernel_size=1)
@@ -184,12 +202,14 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
     @classmethod
     def from_config(cls, cfg, input_shape, feature_shapes):
         """``MODEL.LEVELSET.FEATURE_HEAD.{IN_FEATURE, REDUCED_CHANNELS, USE_IMAGE, COARSE_CHANNELS, HIDDEN_DIM,
-        NUM_CHANNELS, OUTPUT, DETACH_INPUTS, POOLER_RESOLUTION}`` (checked; ``OUTPUT`` and the range of
-        ``POOLER_RESOLUTION`` by ``__init__``), ``MODEL.LEVELSET.RESOLUTION`` and
+        NUM_CHANNELS, OUTPUT, DETACH_INPUTS, POOLER_RESOLUTION, FULL_RESOLUTION_IMAGE}`` (checked; ``OUTPUT``, the
+        range of ``POOLER_RESOLUTION`` and what ``FULL_RESOLUTION_IMAGE`` needs by ``__init__``),
+        ``MODEL.LEVELSET.RESOLUTION`` and
         the mask pooler's ``MODEL.ROI_MASK_HEAD.POOLER_TYPE`` / ``POOLER_SAMPLING_RATIO``."""
         head = cfg.MODEL.LEVELSET.FEATURE_HEAD
         check_bool(KEY + "USE_IMAGE", head.USE_IMAGE)
         check_bool(KEY + "DETACH_INPUTS", head.DETACH_INPUTS)
+        check_bool(KEY + "FULL_RESOLUTION_IMAGE", head.FULL_RESOLUTION_IMAGE)
         if head.IN_FEATURE not in feature_shapes:
             raise ValueError(f"MODEL.LEVELSET.FEATURE_HEAD.IN_FEATURE = {head.IN_FEATURE!r} is not a backbone output; "
                              f"available: {sorted(feature_shapes)}")
@@ -216,6 +236,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             "output": head.OUTPUT,
             "detach_inputs": head.DETACH_INPUTS,
             "pooler_resolution": check_int(KEY + "POOLER_RESOLUTION", head.POOLER_RESOLUTION, 0),
+            "full_resolution_image": head.FULL_RESOLUTION_IMAGE,
         }
 
     @property
@@ -228,8 +249,11 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         if self.detach_inputs:  # the head trains its own layers; the shared backbone / FPN get no gradient from it
             fine, x = fine.detach(), x.detach()
         parts = [self.fine_pooler([self.reduce(fine)], boxes)]
+        image = None
         if self.use_image:
-            parts.append(self.image_pooler([features[IMAGE_FEATURE].to(parts[0].dtype)], boxes))
+            image = self.image_pooler([features[IMAGE_FEATURE].to(parts[0].dtype)], boxes)
+            # FULL_RESOLUTION_IMAGE: sampled at S, the MLP reads its P×P cell means
+            parts.append(image if self.image_linear is None else _average_rois(image, self.pooler_resolution))
         if self.coarse is not None:
             parts.append(resize_rois(self.coarse(x), self.pooler_resolution))
         # the first layer's bias as the weight of a constant-1 input channel: one pass over the R×h×P×P hidden
@@ -237,7 +261,20 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         parts.append(parts[0].new_ones((parts[0].shape[0], 1) + parts[0].shape[2:]))
         weight = torch.cat([self.mix.weight.flatten(1), self.mix.bias[:, None]], dim=1)
         hidden = torch.relu_(pixelwise_linear(torch.cat(parts, dim=1), weight))
-        return feature_output(resize_rois(pointwise_conv(hidden, self.predictor), self.resolution), self.output)
+        pre = resize_rois(pointwise_conv(hidden, self.predictor), self.resolution)
+        if self.image_linear is not None:  # + A · I_S in one batched product over the resized map
+            r, c = pre.shape[:2]
+            weight = self.image_linear.weight.flatten(1).to(pre.dtype).expand(r, -1, -1)
+            pre = torch.baddbmm(pre.flatten(2), weight, image.flatten(2)).view_as(pre)
+        return feature_output(pre, self.output)
+
+
+def _average_rois(x, side):
+    """``(R, C, S, S)`` → ``(R, C, side, side)`` by adaptive average pooling (cell means; side ≤ S); R = 0 keeps an
+    empty tensor connected to ``x``'s graph."""
+    if x.shape[0] == 0:
+        return x.new_zeros((0, x.shape[1], side, side)) + x.sum() * 0
+    return F.adaptive_avg_pool2d(x, side)
 
 
 def build_chan_vese_feature_head(cfg, input_shape, feature_shapes=None):

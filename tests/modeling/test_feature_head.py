@@ -56,14 +56,15 @@ def test_unknown_output_is_a_clear_error():
 # ---------------------------------------------------------------------------------------------------------------
 # FineGrainedChanVeseFeatureHead
 # ---------------------------------------------------------------------------------------------------------------
-def _fine_head(use_image=True, coarse=4, output="tanh", resolution=28, pooler_resolution=0):
+def _fine_head(use_image=True, coarse=4, output="tanh", resolution=28, pooler_resolution=0, full_image=False):
     from levelset_rcnn.modeling.feature_head import FineGrainedChanVeseFeatureHead
 
     torch.manual_seed(0)
     return FineGrainedChanVeseFeatureHead(
         ShapeSpec(channels=16), in_feature="p2", in_channels=12, in_stride=4, reduced_channels=6,
         use_image=use_image, coarse_channels=coarse, hidden_dim=10, num_channels=8, resolution=resolution,
-        pooler_type="ROIAlignV2", sampling_ratio=0, output=output, pooler_resolution=pooler_resolution)
+        pooler_type="ROIAlignV2", sampling_ratio=0, output=output, pooler_resolution=pooler_resolution,
+        full_resolution_image=full_image)
 
 
 def _fine_inputs(num_boxes=(3, 2)):
@@ -176,3 +177,62 @@ def test_fine_grained_head_pooler_resolution_runs_the_mlp_on_the_coarser_grid():
 def test_fine_grained_head_pooler_resolution_out_of_range_is_named(value):
     with pytest.raises(ValueError, match=f"POOLER_RESOLUTION = {value}"):
         _fine_head(resolution=28, pooler_resolution=value)
+
+
+def test_full_resolution_image_adds_the_s_by_s_image_to_the_coarse_grid_head():
+    """FULL_RESOLUTION_IMAGE (P = 14, S = 28): F = tanh(resize_S(MLP_P(fine_P, mean_P(I_S), coarse_P)) + A · I_S),
+    I_S the image RoIAligned at S with one sample per cell; recomputed here with torchvision / F.conv2d in float64.
+    A starts at 0 and gets a gradient; the image gets one through both of its paths."""
+    import torch.nn.functional as F
+    from torchvision.ops import roi_align
+
+    x, features, boxes = _fine_inputs()
+    x = x.detach().double()
+    features = {k: v.detach().double().requires_grad_() for k, v in features.items()}
+    head = _fine_head(resolution=28, pooler_resolution=14, full_image=True).double()
+    assert head.image_pooler.output_size == (28, 28) and head.fine_pooler.output_size == (14, 14)
+    assert head.image_linear.weight.abs().sum() == 0
+    out = head(x, features, boxes)
+    out.square().sum().backward()
+    assert head.image_linear.weight.grad.abs().sum() > 0 and features["image"].grad.abs().sum() > 0
+    with torch.no_grad():
+        head.image_linear.weight.normal_()
+        rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i), dtype=torch.float64), b.tensor.double()], 1)
+                          for i, b in enumerate(boxes)])
+        image = roi_align(features["image"], rois, 28, 1.0, 1, aligned=True)
+        fine = roi_align(F.conv2d(features["p2"], head.reduce.weight, head.reduce.bias), rois, 14, 0.25, 0,
+                         aligned=True)
+        coarse = F.interpolate(F.conv2d(x, head.coarse.weight, head.coarse.bias), size=(14, 14), mode="bilinear",
+                               align_corners=False)
+        inputs = torch.cat([fine, F.avg_pool2d(image, 2), coarse], 1)
+        hidden = torch.relu(F.conv2d(inputs, head.mix.weight, head.mix.bias))
+        pre = F.interpolate(F.conv2d(hidden, head.predictor.weight, head.predictor.bias), size=(28, 28),
+                            mode="bilinear", align_corners=False)
+        expected = torch.tanh(pre + F.conv2d(image, head.image_linear.weight))
+        torch.testing.assert_close(head(x, features, boxes), expected, rtol=1e-9, atol=1e-9)
+    empty = _fine_head(resolution=28, pooler_resolution=14, full_image=True)(*_fine_inputs(num_boxes=(0, 0)))
+    assert empty.shape == (0, 8, 28, 28)
+
+
+@pytest.mark.parametrize("use_image,pooler_resolution", [(True, 0), (True, 28), (False, 14)])
+def test_full_resolution_image_without_a_coarser_grid_or_an_image_is_named(use_image, pooler_resolution):
+    with pytest.raises(ValueError, match="FULL_RESOLUTION_IMAGE .*USE_IMAGE True .*POOLER_RESOLUTION"):
+        _fine_head(use_image=use_image, resolution=28, pooler_resolution=pooler_resolution, full_image=True)
+
+
+def test_full_resolution_image_from_the_config():
+    """The key reaches the head built from a config (and a non-bool value is named)."""
+    from detectron2.config import get_cfg
+
+    from levelset_rcnn import add_levelset_rcnn_config
+    from levelset_rcnn.modeling.feature_head import build_chan_vese_feature_head
+
+    cfg = add_levelset_rcnn_config(get_cfg())
+    cfg.MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION = 56
+    cfg.MODEL.LEVELSET.FEATURE_HEAD.FULL_RESOLUTION_IMAGE = True
+    shapes = {"p2": ShapeSpec(channels=8, stride=4), "image": ShapeSpec(channels=3, stride=1)}
+    head = build_chan_vese_feature_head(cfg, ShapeSpec(channels=16), shapes)
+    assert head.image_linear is not None and head.image_pooler.output_size == (112, 112)
+    cfg.MODEL.LEVELSET.FEATURE_HEAD.FULL_RESOLUTION_IMAGE = "yes"
+    with pytest.raises(ValueError, match="FULL_RESOLUTION_IMAGE"):
+        build_chan_vese_feature_head(cfg, ShapeSpec(channels=16), shapes)
