@@ -2,7 +2,7 @@
 """Check that a model-zoo row reproduces its numbers here: evaluate its checkpoint on its dataset and compare every
 metric of the row (exit 0: all within the tolerance; 1: not reproduced; 2: bad input, e.g. no checkpoint).
 
-    python -m levelset_rcnn.model_zoo install balloon/levelset_rcnn_lite0_FPN model_final_3fdfd42d.pth   # once
+    python -m levelset_rcnn.model_zoo install balloon/levelset_rcnn_lite0_FPN model_final_9003fe06.pth   # once
     python tools/check_model_zoo_metrics.py balloon/levelset_rcnn_lite0_FPN            # the table's file, verified
     python tools/check_model_zoo_metrics.py output/model_zoo/my_release --tolerance 0.05  # a release folder
 

@@ -278,6 +278,9 @@ def test_coco_levelset_config_numbers(config_id):
     assert cfg.MODEL.LEVELSET.FEATURE_HEAD.NUM_CHANNELS == 8
     assert cfg.MODEL.LEVELSET.LOSS_SATURATE_L1
     assert cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 0.0  # measured on the CPU configs only (next test)
+    # issue 29: the fine head's MLP at 56x56, the image at 112x112 (the code defaults are 0 / False)
+    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION == 56
+    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.FULL_RESOLUTION_IMAGE
     assert cfg.MODEL.LEVELSET.HYPERPARAMETER_HEAD.NAME == "InstanceHyperparameterHead"
     assert not cfg.MODEL.LEVELSET.DETACH_PHI0
 
@@ -290,6 +293,8 @@ def test_cpu_configs_weight_the_boundary_band_and_paper_heads_do_not(config_id):
     paper-head variants keep the paper's plain mean."""
     cfg = _load(config_id)
     assert cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 10.0 and cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WIDTH == 2.0
+    # and the fine head of issue 29 (MLP at 56x56, the image at 112x112), inherited from Base-LevelSet-RCNN-FPN
+    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION == 56 and cfg.MODEL.LEVELSET.FEATURE_HEAD.FULL_RESOLUTION_IMAGE
     paper_head = config_id.replace(".yaml", "_paper_head.yaml")
     if (REPO_ROOT / "configs" / paper_head).exists():
         assert _load(paper_head).MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 0.0
@@ -380,6 +385,9 @@ def test_ablation_switches():
 
 def test_quickstart_config_is_cpu_sized():
     cfg = _load("quickstart/levelset_rcnn_R_18_FPN_shapes.yaml")
+    # its RESOLUTION 56 leaves no coarser grid for the base's FULL_RESOLUTION_IMAGE head (issue 29): pinned off
+    assert cfg.MODEL.LEVELSET.RESOLUTION == 56 and cfg.MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION == 0
+    assert not cfg.MODEL.LEVELSET.FEATURE_HEAD.FULL_RESOLUTION_IMAGE
     assert cfg.MODEL.DEVICE == "cpu"
     assert cfg.MODEL.WEIGHTS == ""
     assert cfg.MODEL.RESNETS.DEPTH == 18
