@@ -126,8 +126,8 @@ def add_levelset_rcnn_config(cfg):
     # (every RoI pixel computed; the code default and what every model before issue 29 used). A smaller side costs
     # ~(side / RESOLUTION)^2 of the head's time, the largest part of LevelSet R-CNN's extra cost on images with many
     # objects; alone, 56 lowered quality on balloon (2 seeds: mask AP -1.4, Boundary AP -1.7); with
-    # FULL_RESOLUTION_IMAGE it did not (3 seeds), and the shipped configs (configs/Base-LevelSet-RCNN-FPN.yaml) use
-    # 56 with it (docs/RESULTS.md, issue 29).
+    # FULL_RESOLUTION_IMAGE it did not (balloon 4 seeds, nuclei 2), and the shipped configs
+    # (configs/Base-LevelSet-RCNN-FPN.yaml) use 56 with it (docs/RESULTS.md, issue 29).
     _C.FEATURE_HEAD.POOLER_RESOLUTION = 0
     # With POOLER_RESOLUTION < RESOLUTION (and USE_IMAGE): sample the image at RESOLUTION (one bilinear sample per
     # cell), give the MLP its cell means on the coarser grid, and add a per-pixel linear map of the full-resolution

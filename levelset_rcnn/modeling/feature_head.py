@@ -172,8 +172,8 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         side = self.pooler_resolution
         if full_resolution_image and not (use_image and side < resolution):
             raise ValueError(f"{KEY}FULL_RESOLUTION_IMAGE adds the image sampled at MODEL.LEVELSET.RESOLUTION to a "
-                             f"head whose MLP runs on a coarser grid: it needs {KEY}USE_IMAGE True (got {use_image}) and "
-                             f"{KEY}POOLER_RESOLUTION between 1 and {resolution - 1} (got {pooler_resolution})")
+                             f"head whose MLP runs on a coarser grid: it needs {KEY}USE_IMAGE True (got {use_image}) "
+                             f"and {KEY}POOLER_RESOLUTION between 1 and {resolution - 1} (got {pooler_resolution})")
         self.reduce = Conv2d(in_channels, reduced_channels, kernel_size=1)
         weight_init.c2_msra_fill(self.reduce)
         self.fine_pooler = ROIPooler(side, (1.0 / in_stride,), sampling_ratio, pooler_type)

@@ -294,7 +294,8 @@ def test_cpu_configs_weight_the_boundary_band_and_paper_heads_do_not(config_id):
     cfg = _load(config_id)
     assert cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 10.0 and cfg.MODEL.LEVELSET.LOSS_BOUNDARY_WIDTH == 2.0
     # and the fine head of issue 29 (MLP at 56x56, the image at 112x112), inherited from Base-LevelSet-RCNN-FPN
-    assert cfg.MODEL.LEVELSET.FEATURE_HEAD.POOLER_RESOLUTION == 56 and cfg.MODEL.LEVELSET.FEATURE_HEAD.FULL_RESOLUTION_IMAGE
+    head = cfg.MODEL.LEVELSET.FEATURE_HEAD
+    assert head.POOLER_RESOLUTION == 56 and head.FULL_RESOLUTION_IMAGE
     paper_head = config_id.replace(".yaml", "_paper_head.yaml")
     if (REPO_ROOT / "configs" / paper_head).exists():
         assert _load(paper_head).MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT == 0.0
