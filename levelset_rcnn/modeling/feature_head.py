@@ -263,8 +263,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         hidden = torch.relu_(pixelwise_linear(torch.cat(parts, dim=1), weight))
         pre = resize_rois(pointwise_conv(hidden, self.predictor), self.resolution)
         if self.image_linear is not None:  # + A · I_S in one batched product over the resized map
-            r, c = pre.shape[:2]
-            weight = self.image_linear.weight.flatten(1).to(pre.dtype).expand(r, -1, -1)
+            weight = self.image_linear.weight.flatten(1).to(pre.dtype).expand(pre.shape[0], -1, -1)
             pre = torch.baddbmm(pre.flatten(2), weight, image.flatten(2)).view_as(pre)
         return feature_output(pre, self.output)
 
