@@ -253,7 +253,7 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
         if self.use_image:
             image = self.image_pooler([features[IMAGE_FEATURE].to(parts[0].dtype)], boxes)
             # FULL_RESOLUTION_IMAGE: sampled at S, the MLP reads its P×P cell means
-            parts.append(image if self.image_linear is None else _average_rois(image, self.pooler_resolution))
+            parts.append(image if self.image_linear is None else F.adaptive_avg_pool2d(image, self.pooler_resolution))
         if self.coarse is not None:
             parts.append(resize_rois(self.coarse(x), self.pooler_resolution))
         # the first layer's bias as the weight of a constant-1 input channel: one pass over the R×h×P×P hidden
@@ -267,13 +267,6 @@ class FineGrainedChanVeseFeatureHead(nn.Module):
             pre = torch.baddbmm(pre.flatten(2), weight, image.flatten(2)).view_as(pre)
         return feature_output(pre, self.output)
 
-
-def _average_rois(x, side):
-    """``(R, C, S, S)`` → ``(R, C, side, side)`` by adaptive average pooling (cell means; side ≤ S); R = 0 keeps an
-    empty tensor connected to ``x``'s graph."""
-    if x.shape[0] == 0:
-        return x.new_zeros((0, x.shape[1], side, side)) + x.sum() * 0
-    return F.adaptive_avg_pool2d(x, side)
 
 
 def build_chan_vese_feature_head(cfg, input_shape, feature_shapes=None):
