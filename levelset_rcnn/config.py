@@ -67,6 +67,10 @@ def add_levelset_rcnn_config(cfg):
     # mean of section 4.2. The initial loss (phi0 at 28x28) is unweighted.
     _C.LOSS_BOUNDARY_WEIGHT = 0.0
     _C.LOSS_BOUNDARY_WIDTH = 2.0
+    # Weight of the pixels near the *predicted* contour of phiN (not in the paper; issue 26): adds
+    # LOSS_UNCERTAINTY_WEIGHT * max(0, 1 - |phiN| T / LOSS_BOUNDARY_WIDTH) to each pixel's weight above (phiN
+    # detached), PointRend's criterion for the points its loss is taken on. 0 = off.
+    _C.LOSS_UNCERTAINTY_WEIGHT = 0.0
     # Lower bound of the learned epsilon_n: the soft Dirac is at most 1 / (pi * MIN_EPS).
     _C.MIN_EPS = 0.05
     # eta in |grad phi| = sqrt(gx^2 + gy^2 + eta^2) for the curvature (|grad phi| ~ 1/T per pixel).

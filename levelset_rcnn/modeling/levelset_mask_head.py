@@ -49,12 +49,14 @@ logger = logging.getLogger(__name__)
 
 
 def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weight_initial, weight_final,
-                         heaviside_eps, saturate_l1, boundary_weight=0.0, boundary_width=2.0):
+                         heaviside_eps, saturate_l1, boundary_weight=0.0, boundary_width=2.0,
+                         uncertainty_weight=0.0):
     """The training losses of section 4.2.
 
     ``loss_tsdf_initial`` = w0 · ℓ_TSDF(φ0 at its own side, 28×28) and, with Chan-Vese steps, ``loss_tsdf_final`` =
     wN · ℓ_TSDF(φN at S×S) (:func:`~levelset_rcnn.modeling.losses.tsdf_loss`; ``saturate_l1`` takes the final L1 on
     clamp(φN, −1, 1); ``boundary_weight`` / ``boundary_width`` weight the final loss's pixels near the contour,
+    ``uncertainty_weight`` those near φN's own contour,
     :func:`~levelset_rcnn.modeling.losses.roi_tsdf_loss`). Targets are the truncated TSDFs of the ground-truth masks
     cropped to the proposal boxes, with the truncation ``truncation_ratio · side`` pixels
     (``MODEL.LEVELSET.TRUNCATION / RESOLUTION``).
@@ -71,7 +73,7 @@ def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weigh
     if phis:
         losses["loss_tsdf_final"] = weight_final * roi_tsdf_loss(
             phis[-1], instances, truncation_ratio, heaviside_eps, saturate=saturate_l1,
-            boundary_weight=boundary_weight, boundary_width=boundary_width)
+            boundary_weight=boundary_weight, boundary_width=boundary_width, uncertainty_weight=uncertainty_weight)
     return losses
 
 
@@ -133,7 +135,8 @@ class LevelSetMaskHead(nn.Module):
     def __init__(self, *, tsdf_head, pooler=None, in_features=(), hyperparameter_head=None, feature_head=None,
                  refinement=None, resolution=112, truncation_ratio=8.0 / 112, detach_phi0=False,
                  loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1, loss_saturate_l1=False,
-                 loss_boundary_weight=0.0, loss_boundary_width=2.0, inference_heaviside_eps=0.1,
+                 loss_boundary_weight=0.0, loss_boundary_width=2.0, loss_uncertainty_weight=0.0,
+                 inference_heaviside_eps=0.1,
                  inference_initial_masks=True):
         """
         Args:
@@ -168,6 +171,7 @@ class LevelSetMaskHead(nn.Module):
         self.loss_saturate_l1 = loss_saturate_l1
         self.loss_boundary_weight = loss_boundary_weight
         self.loss_boundary_width = loss_boundary_width
+        self.loss_uncertainty_weight = loss_uncertainty_weight
         self.inference_heaviside_eps = inference_heaviside_eps
         self.inference_initial_masks = inference_initial_masks
 
@@ -179,9 +183,8 @@ class LevelSetMaskHead(nn.Module):
         truncation_ratio = cls._checked_truncation_ratio(ls)
         for key in ("CHAN_VESE_ON", "DETACH_PHI0", "LOSS_SATURATE_L1", "INFERENCE_INITIAL_MASKS"):
             check_bool(f"MODEL.LEVELSET.{key}", ls[key])
-        for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL"):
+        for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL", "LOSS_BOUNDARY_WEIGHT", "LOSS_UNCERTAINTY_WEIGHT"):
             check_float(f"MODEL.LEVELSET.{key}", ls[key], strict=False)
-        check_float("MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT", ls.LOSS_BOUNDARY_WEIGHT, strict=False)
         for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS", "LOSS_BOUNDARY_WIDTH"):
             check_float(f"MODEL.LEVELSET.{key}", ls[key])
         side = cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION
@@ -223,6 +226,7 @@ class LevelSetMaskHead(nn.Module):
             loss_saturate_l1=ls.LOSS_SATURATE_L1,
             loss_boundary_weight=ls.LOSS_BOUNDARY_WEIGHT,
             loss_boundary_width=ls.LOSS_BOUNDARY_WIDTH,
+            loss_uncertainty_weight=ls.LOSS_UNCERTAINTY_WEIGHT,
             inference_heaviside_eps=ls.INFERENCE_HEAVISIDE_EPS,
             inference_initial_masks=ls.INFERENCE_INITIAL_MASKS,
         )
@@ -351,6 +355,7 @@ class LevelSetMaskHead(nn.Module):
                 weight_initial=self.loss_weight_initial, weight_final=self.loss_weight_final,
                 heaviside_eps=self.loss_heaviside_eps, saturate_l1=self.loss_saturate_l1,
                 boundary_weight=self.loss_boundary_weight, boundary_width=self.loss_boundary_width,
+                uncertainty_weight=self.loss_uncertainty_weight,
             )
         return levelset_mask_inference(
             phi0, phis, hparams, instances, heaviside_eps=self.inference_heaviside_eps,

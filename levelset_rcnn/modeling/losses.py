@@ -9,7 +9,8 @@ from .tsdf import tsdf_targets
 __all__ = ["tsdf_loss", "roi_tsdf_loss", "gather_gt_masks"]
 
 
-def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False, boundary_weight=0.0, boundary_band=1.0):
+def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False, boundary_weight=0.0, boundary_band=1.0,
+              uncertainty_weight=0.0):
     """ℓ_TSDF(φ, φ_GT, M_GT) = ‖φ − φ_GT‖₁ + BCE(H_ε(φ), M_GT) (section 4.2), each a mean over pixels and RoIs.
 
     H_ε is the arctan Heaviside of Eq. 4 with ε = 0.1; its output is clamped to [1e-6, 1 − 1e-6] before the
@@ -28,10 +29,16 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False, boundary_
     MODEL.LEVELSET.LOSS_BOUNDARY_WEIGHT). Σ w·ℓ / Σ w keeps the loss on the scale of the plain mean; β = 0 is
     exactly the plain mean.
 
+    ``uncertainty_weight`` = γ > 0 adds γ · max(0, 1 − |φ| / b) to w, with the *prediction* φ (detached: the
+    weight is not trained) in place of φ_GT: pixels near the predicted contour count more, wherever it is, the
+    criterion PointRend samples its points by (the uncertain points, |logit| small). Where the predicted contour
+    is far from the true one, those pixels are errors the ground-truth band does not weight
+    (MODEL.LEVELSET.LOSS_UNCERTAINTY_WEIGHT). β = γ = 0 is exactly the plain mean.
+
     Args:
         phi: ``(R, 1, S, S)`` or ``(R, S, S)`` predicted TSDF.
         phi_gt: ``(R, S, S)`` TSDF target in [−1, 1]; mask_gt: ``(R, S, S)`` {0, 1}.
-        boundary_weight: β ≥ 0; boundary_band: b > 0.
+        boundary_weight: β ≥ 0; boundary_band: b > 0; uncertainty_weight: γ ≥ 0.
     Returns:
         scalar tensor; ``phi.sum() * 0`` (connected to the graph) when R = 0.
     """
@@ -49,10 +56,12 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False, boundary_
         phi_gt = phi_gt.to(phi.dtype)
         l1 = ((phi.clamp(-1.0, 1.0) if saturate else phi) - phi_gt).abs()
         prob = heaviside(phi, heaviside_eps).clamp(1e-6, 1.0 - 1e-6)
-        if boundary_weight == 0:
+        if boundary_weight == 0 and uncertainty_weight == 0:
             return l1.mean() + F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
         bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="none")
         weight = 1.0 + boundary_weight * (1.0 - phi_gt.abs() / boundary_band).clamp_(min=0.0)
+        if uncertainty_weight != 0:
+            weight = weight + uncertainty_weight * (1.0 - phi.detach().abs() / boundary_band).clamp_(min=0.0)
         return ((l1 + bce) * weight).sum() / weight.sum()  # weight ≥ 1 everywhere: the sum is ≥ the pixel count
 
 
@@ -83,14 +92,15 @@ def gather_gt_masks(instances, side, truncation=None):
 
 
 def roi_tsdf_loss(phi, instances, truncation_ratio, heaviside_eps=0.1, saturate=False, boundary_weight=0.0,
-                  boundary_width=2.0):
+                  boundary_width=2.0, uncertainty_weight=0.0):
     """ℓ_TSDF (:func:`tsdf_loss`) of class-selected RoI level sets ``phi`` ``(R, 1, S, S)`` against their targets at
     the same side S: the ground-truth masks of ``instances`` (the foreground proposals, with ``gt_masks``) cropped
     to the proposal boxes, as TSDFs truncated at ``truncation_ratio · S`` pixels (:func:`gather_gt_masks`).
     ``boundary_weight`` weights the pixels within ``boundary_width`` pixels (of the S×S grid) of the contour up to
-    1 + β times (:func:`tsdf_loss`)."""
+    1 + β times, and ``uncertainty_weight`` those within that width of the predicted contour up to 1 + γ times
+    (:func:`tsdf_loss`)."""
     side = phi.shape[-1]
     truncation = truncation_ratio * side
     phi_gt, mask_gt = gather_gt_masks(instances, side, truncation)
     return tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps, saturate=saturate, boundary_weight=boundary_weight,
-                     boundary_band=boundary_width / truncation)
+                     boundary_band=boundary_width / truncation, uncertainty_weight=uncertainty_weight)

@@ -76,6 +76,39 @@ def test_boundary_weight_zero_is_the_plain_loss_and_positive_weights_the_band():
     assert math.isclose(float(weighted), float((w * per_pixel).sum() / w.sum()), rel_tol=1e-5)
 
 
+def test_uncertainty_weight_weights_the_predicted_contour_and_is_not_trained():
+    g = torch.Generator().manual_seed(2)
+    phi = (torch.rand(2, 6, 6, generator=g) * 2 - 1).requires_grad_(True)
+    phi_gt = torch.rand(2, 6, 6, generator=g) * 2 - 1
+    mask_gt = (phi_gt > 0).float()
+    plain = tsdf_loss(phi, phi_gt, mask_gt, saturate=True)
+    assert torch.equal(tsdf_loss(phi, phi_gt, mask_gt, saturate=True, uncertainty_weight=0.0, boundary_band=0.3), plain)
+    # by hand: w = 1 + beta * band(phi_gt) + gamma * band(phi), the weights constant (phi detached)
+    beta, gamma, band = 2.0, 5.0, 0.5
+    w = (1 + beta * (1 - phi_gt.abs() / band).clamp(min=0) + gamma * (1 - phi.detach().abs() / band).clamp(min=0))
+    p = heaviside(phi, 0.1).clamp(1e-6, 1 - 1e-6)
+    per_pixel = (phi - phi_gt).abs() - (mask_gt * p.log() + (1 - mask_gt) * (1 - p).log())
+    expected = (w * per_pixel).sum() / w.sum()
+    loss = tsdf_loss(phi, phi_gt, mask_gt, saturate=True, boundary_weight=beta, boundary_band=band,
+                     uncertainty_weight=gamma)
+    assert math.isclose(float(loss), float(expected), rel_tol=1e-5)
+    (grad,) = torch.autograd.grad(loss, phi)
+    (expected_grad,) = torch.autograd.grad(expected, phi)
+    assert torch.allclose(grad, expected_grad, atol=1e-6)
+
+
+def test_uncertainty_weight_moves_the_loss_towards_errors_at_the_predicted_contour():
+    # two pixels far from the true contour (phi_gt -1, outside) with the same target: the first predicted on the
+    # contour (phi 0: a false boundary), the second confidently inside (phi 0.9): only the first is weighted
+    phi_gt = torch.tensor([[[-1.0, -1.0]]])
+    mask_gt = torch.tensor([[[0.0, 0.0]]])
+    phi = torch.tensor([[[0.0, 0.9]]], requires_grad=True)
+    tsdf_loss(phi, phi_gt, mask_gt, uncertainty_weight=9.0, boundary_band=0.25).backward()
+    plain_grad = torch.autograd.grad(tsdf_loss(phi, phi_gt, mask_gt), phi)[0][0, 0].abs()
+    g_contour, g_far = phi.grad[0, 0].abs().tolist()
+    assert g_contour / g_far > 5 * float(plain_grad[0] / plain_grad[1])
+
+
 def test_boundary_weight_moves_the_loss_towards_errors_at_the_contour():
     # two pixels with the same error: one on the contour (phi_gt 0), one far from it (phi_gt -1, outside)
     phi_gt = torch.tensor([[[0.0, -1.0]]])

@@ -271,6 +271,17 @@ def test_loss_boundary_weight_changes_only_the_final_loss():
     assert not torch.isclose(a["loss_tsdf_final"], b["loss_tsdf_final"])
 
 
+def test_loss_uncertainty_weight_changes_only_the_final_loss():
+    _, plain = build()
+    _, weighted = build("MODEL.LEVELSET.LOSS_UNCERTAINTY_WEIGHT", "8.0")
+    assert weighted.roi_heads.mask_head.loss_uncertainty_weight == 8.0
+    assert plain.roi_heads.mask_head.loss_uncertainty_weight == 0.0  # the default: off
+    weighted.load_state_dict(plain.state_dict())
+    a, b = train_losses(plain), train_losses(weighted)
+    assert torch.isclose(a["loss_tsdf_initial"], b["loss_tsdf_initial"])
+    assert not torch.isclose(a["loss_tsdf_final"], b["loss_tsdf_final"])
+
+
 def test_inference_heaviside_eps_sets_the_softness_of_the_returned_masks():
     """MODEL.LEVELSET.INFERENCE_HEAVISIDE_EPS is the ε of H_ε(φ) at inference (not the loss's): a smaller ε gives
     sharper masks with the same φ > 0 region; the loss's ε does not change them."""
