@@ -41,6 +41,11 @@ def add_levelset_rcnn_config(cfg):
     _C.TRUNCATION = 8.0
     # Detach phi0 before the Chan-Vese iterations (Table 4 ablation: no final-loss gradient into phi0).
     _C.DETACH_PHI0 = False
+    # Multiply the gradient that the mask branch's losses send into the backbone / FPN features it reads (shared with
+    # the detector) by this factor in the backward pass; the heads of the mask branch still get their full gradient,
+    # the forward pass is unchanged. 1 = plain backpropagation, 0 = the mask branch does not train the shared
+    # features (issue 26: box AP falls when that gradient outgrows the detector's, docs/RESULTS.md).
+    _C.FEATURE_GRADIENT_SCALE = 1.0
     # Let gradients flow through the closed-form region means c1, c2 (Eq. 9).
     _C.REGION_MEANS_GRADIENT = True
     # Loss weights of l_TSDF on phi0 (28x28) and phiN (RESOLUTION) (COCO: 0.2 / 1; Cityscapes: 1 / 5).

@@ -29,6 +29,7 @@ BAD = [
     ("LOSS_BOUNDARY_WEIGHT", "-1.0", "-1.0"),
     ("LOSS_BOUNDARY_WIDTH", "0.0", "0.0"),
     ("LOSS_UNCERTAINTY_WEIGHT", "-2.0", "-2.0"),
+    ("FEATURE_GRADIENT_SCALE", "-0.5", "-0.5"),
     ("MIN_EPS", "-0.1", "-0.1"),
     ("GRADIENT_STABILIZER", "-1e-3", "-0.001"),
     ("HYPERPARAMETER_HEAD.NUM_CONV", "-1", "-1"),

@@ -48,6 +48,23 @@ __all__ = ["LevelSetMaskHead", "levelset_mask_losses", "levelset_mask_inference"
 logger = logging.getLogger(__name__)
 
 
+class _ScaleGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+def scale_gradient(x, scale):
+    """``x`` unchanged in the forward pass; its gradient multiplied by ``scale`` in the backward pass
+    (MODEL.LEVELSET.FEATURE_GRADIENT_SCALE)."""
+    return _ScaleGradient.apply(x, scale)
+
+
 def levelset_mask_losses(phi0_small, phis, instances, *, truncation_ratio, weight_initial, weight_final,
                          heaviside_eps, saturate_l1, boundary_weight=0.0, boundary_width=2.0,
                          uncertainty_weight=0.0):
@@ -134,6 +151,7 @@ class LevelSetMaskHead(nn.Module):
     @configurable
     def __init__(self, *, tsdf_head, pooler=None, in_features=(), hyperparameter_head=None, feature_head=None,
                  refinement=None, resolution=112, truncation_ratio=8.0 / 112, detach_phi0=False,
+                 feature_gradient_scale=1.0,
                  loss_weight_initial=0.2, loss_weight_final=1.0, loss_heaviside_eps=0.1, loss_saturate_l1=False,
                  loss_boundary_weight=0.0, loss_boundary_width=2.0, loss_uncertainty_weight=0.0,
                  inference_heaviside_eps=0.1,
@@ -146,6 +164,7 @@ class LevelSetMaskHead(nn.Module):
             resolution: S, the side of F, φ1 … φN and the final masks.
             truncation_ratio: TSDF truncation in pixels per pixel of side (T / S).
             detach_phi0: no gradient of the final loss into φ0 (Table 4 ablation).
+            feature_gradient_scale: factor on the gradient into the input features (backbone / FPN) in training.
             loss_*: the weights, Heaviside ε, saturating L1 and boundary weighting of :func:`levelset_mask_losses`.
             inference_heaviside_eps: ε of the soft masks H_ε(φ) returned at inference.
             inference_initial_masks: also return H(φ0) and the hyperparameters at inference.
@@ -165,6 +184,7 @@ class LevelSetMaskHead(nn.Module):
         self.resolution = resolution
         self.truncation_ratio = truncation_ratio
         self.detach_phi0 = detach_phi0
+        self.feature_gradient_scale = feature_gradient_scale
         self.loss_weight_initial = loss_weight_initial
         self.loss_weight_final = loss_weight_final
         self.loss_heaviside_eps = loss_heaviside_eps
@@ -183,7 +203,8 @@ class LevelSetMaskHead(nn.Module):
         truncation_ratio = cls._checked_truncation_ratio(ls)
         for key in ("CHAN_VESE_ON", "DETACH_PHI0", "LOSS_SATURATE_L1", "INFERENCE_INITIAL_MASKS"):
             check_bool(f"MODEL.LEVELSET.{key}", ls[key])
-        for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL", "LOSS_BOUNDARY_WEIGHT", "LOSS_UNCERTAINTY_WEIGHT"):
+        for key in ("LOSS_WEIGHT_INITIAL", "LOSS_WEIGHT_FINAL", "LOSS_BOUNDARY_WEIGHT", "LOSS_UNCERTAINTY_WEIGHT",
+                    "FEATURE_GRADIENT_SCALE"):
             check_float(f"MODEL.LEVELSET.{key}", ls[key], strict=False)
         for key in ("LOSS_HEAVISIDE_EPS", "INFERENCE_HEAVISIDE_EPS", "LOSS_BOUNDARY_WIDTH"):
             check_float(f"MODEL.LEVELSET.{key}", ls[key])
@@ -220,6 +241,7 @@ class LevelSetMaskHead(nn.Module):
             resolution=ls.RESOLUTION,
             truncation_ratio=truncation_ratio,
             detach_phi0=ls.DETACH_PHI0,
+            feature_gradient_scale=ls.FEATURE_GRADIENT_SCALE,
             loss_weight_initial=ls.LOSS_WEIGHT_INITIAL,
             loss_weight_final=ls.LOSS_WEIGHT_FINAL,
             loss_heaviside_eps=ls.LOSS_HEAVISIDE_EPS,
@@ -342,6 +364,9 @@ class LevelSetMaskHead(nn.Module):
         """``features``: image-level feature dict or pooled ``(R, C, s, s)`` RoI features; ``instances``: the
         foreground proposals (training) or the detections (inference) per image."""
         boxes = [i.proposal_boxes if self.training else i.pred_boxes for i in instances]
+        if self.training and self.feature_gradient_scale != 1.0:
+            features = ({k: scale_gradient(v, self.feature_gradient_scale) for k, v in features.items()}
+                        if isinstance(features, dict) else scale_gradient(features, self.feature_gradient_scale))
         if isinstance(features, dict):
             if self.pooler is None:
                 raise ValueError("LevelSetMaskHead was built for pooled RoI features but got a feature dict")

@@ -28,6 +28,13 @@ def test_gradient_share_measures_both_gradients_and_scales_with_the_mask_loss_we
                                   "MODEL.LEVELSET.LOSS_WEIGHT_FINAL", "2.0"), num_batches=2)
     assert doubled["mask_grad_norm"] == pytest.approx(2 * stats["mask_grad_norm"], rel=5e-3)
     assert doubled["detector_grad_norm"] == pytest.approx(stats["detector_grad_norm"], rel=5e-3)
+    # MODEL.LEVELSET.FEATURE_GRADIENT_SCALE scales the mask branch's gradient into the shared features, nothing else
+    scaled = gradient_share(_cfg(tmp_path, "MODEL.LEVELSET.FEATURE_GRADIENT_SCALE", "0.25"), num_batches=2)
+    assert scaled["mask_grad_norm"] == pytest.approx(0.25 * stats["mask_grad_norm"], rel=5e-3)
+    assert scaled["detector_grad_norm"] == pytest.approx(stats["detector_grad_norm"], rel=5e-3)
+    assert scaled["loss_tsdf_final"] == pytest.approx(stats["loss_tsdf_final"], rel=1e-5)
+    assert gradient_share(_cfg(tmp_path, "MODEL.LEVELSET.FEATURE_GRADIENT_SCALE", "0.0"),
+                          num_batches=1)["mask_grad_norm"] == 0.0
     # a clip value below every tensor's gradient norm counts the tensors that have a gradient
     clipped = gradient_share(_cfg(tmp_path, "SOLVER.CLIP_GRADIENTS.ENABLED", "True",
                                   "SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "norm",

@@ -282,6 +282,16 @@ def test_loss_uncertainty_weight_changes_only_the_final_loss():
     assert not torch.isclose(a["loss_tsdf_final"], b["loss_tsdf_final"])
 
 
+def test_scale_gradient_is_the_identity_forward_and_scales_the_gradient():
+    from levelset_rcnn.modeling.levelset_mask_head import scale_gradient
+
+    x = torch.randn(3, 4, requires_grad=True)
+    y = scale_gradient(x, 0.3)
+    assert torch.equal(y, x)
+    (y * torch.arange(4.0)).sum().backward()
+    assert torch.allclose(x.grad, 0.3 * torch.arange(4.0).expand(3, 4))
+
+
 def test_inference_heaviside_eps_sets_the_softness_of_the_returned_masks():
     """MODEL.LEVELSET.INFERENCE_HEAVISIDE_EPS is the ε of H_ε(φ) at inference (not the loss's): a smaller ε gives
     sharper masks with the same φ > 0 region; the loss's ε does not change them."""
