@@ -6,7 +6,7 @@ Loads the trained model of ``--config-file`` (``MODEL.WEIGHTS``), puts it in tra
 of its training loader and prints the L2 norm of the gradient of the detector losses (RPN + box head) and of the
 mask losses on the shared parameters, their ratio and cosine, how many shared tensors the per-tensor gradient clip
 would scale, and the mean losses. Config overrides evaluate another loss on the same weights (e.g.
-``MODEL.LEVELSET.LOSS_UNCERTAINTY_WEIGHT 10.0``). The logic is :func:`levelset_rcnn.evaluation.gradients.gradient_share`.
+``MODEL.LEVELSET.LOSS_UNCERTAINTY_WEIGHT 10.0``). The logic is :func:`levelset_rcnn.engine.gradients.gradient_share`.
 
     python tools/inspect_gradients.py --config-file output/compare/balloon_ab30/levelset_rcnn_fri_seed1/config.yaml \\
         --num-batches 16 MODEL.WEIGHTS output/compare/balloon_ab30/levelset_rcnn_fri_seed1/model_final.pth
@@ -16,7 +16,7 @@ import json
 
 import levelset_rcnn  # noqa: F401  (first: registers heads, datasets and the detectron2._C stand-in)
 from levelset_rcnn.engine import setup_cfg
-from levelset_rcnn.evaluation.gradients import gradient_share
+from levelset_rcnn.engine.gradients import gradient_share
 
 
 def main(argv=None):

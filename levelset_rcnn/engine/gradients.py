@@ -31,7 +31,7 @@ def gradient_share(cfg, num_batches=8):
     from detectron2.utils.events import EventStorage
 
     from levelset_core.checkpoint import SafeCheckpointer
-    from ..engine.trainer import Trainer
+    from .trainer import Trainer
 
     if num_batches < 1:
         raise ValueError(f"gradient_share: num_batches must be >= 1, got {num_batches}")

@@ -1,8 +1,8 @@
-"""The gradient share of the mask branch on the shared backbone / FPN (levelset_rcnn.evaluation.gradients;
+"""The gradient share of the mask branch on the shared backbone / FPN (levelset_rcnn.engine.gradients;
 tools/inspect_gradients.py)."""
 import pytest
 
-from levelset_rcnn.evaluation.gradients import gradient_share
+from levelset_rcnn.engine.gradients import gradient_share
 
 BATCH = ["SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0", "SEED", "3"]
 
