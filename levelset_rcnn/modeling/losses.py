@@ -59,9 +59,12 @@ def tsdf_loss(phi, phi_gt, mask_gt, heaviside_eps=0.1, saturate=False, boundary_
         if boundary_weight == 0 and uncertainty_weight == 0:
             return l1.mean() + F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="mean")
         bce = F.binary_cross_entropy(prob, mask_gt.to(prob.dtype), reduction="none")
-        weight = 1.0 + boundary_weight * (1.0 - phi_gt.abs() / boundary_band).clamp_(min=0.0)
+        def band(level_set):  # 1 on the contour of the level set, falling linearly to 0 at b
+            return (1.0 - level_set.abs() / boundary_band).clamp_(min=0.0)
+
+        weight = 1.0 + boundary_weight * band(phi_gt)
         if uncertainty_weight != 0:
-            weight = weight + uncertainty_weight * (1.0 - phi.detach().abs() / boundary_band).clamp_(min=0.0)
+            weight = weight + uncertainty_weight * band(phi.detach())
         return ((l1 + bce) * weight).sum() / weight.sum()  # weight ≥ 1 everywhere: the sum is ≥ the pixel count
 
 
